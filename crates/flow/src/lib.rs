@@ -313,6 +313,12 @@ impl<T: Default> FlowTable<T> {
         }
     }
 
+    /// Caller state of a live flow.
+    pub fn state_mut(&mut self, key: &FlowKey) -> Option<&mut T> {
+        let i = *self.map.get(key)?;
+        Some(&mut self.slots[i as usize].state)
+    }
+
     fn insert(&mut self, key: FlowKey, m: &PacketMeta) -> u32 {
         while self.map.len() >= self.cfg.max_flows {
             let t = self.tail;

@@ -1,0 +1,56 @@
+//! Lookups never panic on arbitrary input.
+
+use palisade_kb::*;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn oui_lookup_total(mac in any::<[u8; 6]>()) {
+        let t = OuiTable::embedded();
+        let r = t.lookup(mac);
+        if let Some((name, size)) = t.lookup_block(mac) {
+            prop_assert_eq!(Some(name), r);
+            prop_assert!(matches!(size.bits(), 24 | 28 | 36));
+        } else {
+            prop_assert!(r.is_none());
+        }
+        let _ = (is_locally_administered(mac), is_multicast(mac));
+    }
+
+    #[test]
+    fn discovery_lookups_total(
+        host in proptest::option::of(".{0,40}"),
+        mac in any::<[u8; 6]>(),
+        ty in ".{0,40}",
+        name in proptest::option::of(".{0,40}"),
+        k in ".{0,12}",
+        v in ".{0,40}",
+    ) {
+        let d = Discovery::embedded();
+        let _ = d.match_dhcp(host.as_deref(), mac);
+        let _ = d.match_zeroconf(&ty, name.as_deref(), &[(k.as_str(), v.as_str())]);
+        let _ = d.match_homekit(&v);
+        let _ = d.match_ssdp(&[(k.as_str(), v.as_str()), ("st", ty.as_str())]);
+        let _ = service_category(ServiceProto::Mdns, &ty);
+        let _ = service_category(ServiceProto::Ssdp, &ty);
+        let _ = parse_mac(&v);
+    }
+
+    #[test]
+    fn glob_total(p in "[a-z*?\\[\\]!-]{0,16}", t in ".{0,24}", ci in any::<bool>()) {
+        let _ = glob_match(&p, &t, ci);
+        // A pattern without metacharacters matches exactly itself.
+        if !p.contains(['*', '?', '[']) {
+            prop_assert!(glob_match(&p, &p, ci));
+        }
+    }
+
+    #[test]
+    fn star_matches_any_suffix(prefix in "[a-z0-9]{0,8}", rest in ".{0,16}") {
+        let text = format!("{prefix}{rest}");
+        let pattern = format!("{prefix}*");
+        prop_assert!(glob_match(&pattern, &text, false));
+    }
+}
