@@ -8,7 +8,10 @@ fn reader(bytes: Vec<u8>) -> Result<CaptureReader, CaptureError> {
     CaptureReader::new(Box::new(Cursor::new(bytes)))
 }
 
-fn collect(bytes: Vec<u8>) -> (Vec<(i64, u32, Vec<u8>, u32)>, Option<CaptureError>) {
+/// (timestamp, link type, bytes, interface) of each packet read.
+type Read = (i64, u32, Vec<u8>, u32);
+
+fn collect(bytes: Vec<u8>) -> (Vec<Read>, Option<CaptureError>) {
     let mut r = reader(bytes).expect("header");
     let mut out = Vec::new();
     loop {
@@ -61,7 +64,10 @@ struct Ng {
 
 impl Ng {
     fn new(be: bool) -> Self {
-        let mut ng = Ng { be, out: Vec::new() };
+        let mut ng = Ng {
+            be,
+            out: Vec::new(),
+        };
         let mut body = Vec::new();
         ng.put32(&mut body, 0x1a2b_3c4d);
         ng.put16(&mut body, 1);
@@ -229,7 +235,12 @@ fn malformed_empty_and_short_headers() {
 
 #[test]
 fn malformed_truncated_record_keeps_earlier_packets() {
-    let bytes = pcap(false, false, 1, &[(1, 0, b"first"), (2, 0, b"second-record")]);
+    let bytes = pcap(
+        false,
+        false,
+        1,
+        &[(1, 0, b"first"), (2, 0, b"second-record")],
+    );
     let cut = bytes.len() - 4;
     let (pk, err) = collect(bytes[..cut].to_vec());
     assert_eq!(pk.len(), 1, "the complete first record survives");

@@ -249,6 +249,25 @@ impl<T: Default> FlowTable<T> {
     pub fn update(&mut self, m: &PacketMeta) -> Update<'_, T> {
         let (key, _) = m.key();
         let mut idx = self.map.get(&key).copied();
+        // A flow idle past its timeout ends here even if `expire` has not run yet, so the
+        // result does not depend on how often the caller expires (or on sharding).
+        if let Some(i) = idx {
+            let s = &self.slots[i as usize].stats;
+            if m.ts_ns - s.last_ts > self.idle_timeout_for(s.state) {
+                let reason = match s.state {
+                    TcpState::Closed => EndReason::Fin,
+                    TcpState::Reset => EndReason::Rst,
+                    _ => EndReason::IdleTimeout,
+                };
+                if reason == EndReason::IdleTimeout {
+                    self.counters.idle_expired += 1;
+                } else {
+                    self.counters.closed += 1;
+                }
+                self.remove(i, reason);
+                idx = None;
+            }
+        }
         // A new SYN on a closed/reset connection starts a new flow (port reuse).
         if let Some(i) = idx {
             let s = &self.slots[i as usize].stats;
@@ -439,11 +458,7 @@ impl<T: Default> FlowTable<T> {
                 break;
             }
             let s = &self.slots[t as usize].stats;
-            // Closed TCP connections linger briefly for late packets, then go.
-            let timeout = match s.state {
-                TcpState::Closed | TcpState::Reset => self.cfg.idle_timeout_ns.min(10_000_000_000),
-                _ => self.cfg.idle_timeout_ns,
-            };
+            let timeout = self.idle_timeout_for(s.state);
             if now_ns - s.last_ts <= self.cfg.idle_timeout_ns && now_ns - s.last_ts <= timeout {
                 break;
             }
@@ -458,6 +473,14 @@ impl<T: Default> FlowTable<T> {
                 self.counters.closed += 1;
             }
             self.remove(t, reason);
+        }
+    }
+
+    /// Closed TCP connections linger briefly for late packets, then go.
+    fn idle_timeout_for(&self, state: TcpState) -> i64 {
+        match state {
+            TcpState::Closed | TcpState::Reset => self.cfg.idle_timeout_ns.min(10_000_000_000),
+            _ => self.cfg.idle_timeout_ns,
         }
     }
 

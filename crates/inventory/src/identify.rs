@@ -193,7 +193,11 @@ const DOMAIN_RULES: &[(&str, Category, f64)] = &[
     ("ecobee.com", Category::Thermostat, 0.5),
     ("avs-alexa", Category::VoiceAssistant, 0.5),
     ("alexa.amazon", Category::VoiceAssistant, 0.5),
-    ("device-metrics-us.amazon.com", Category::VoiceAssistant, 0.3),
+    (
+        "device-metrics-us.amazon.com",
+        Category::VoiceAssistant,
+        0.3,
+    ),
     ("tplinkcloud.com", Category::SmartPlug, 0.35),
     ("xbcs.net", Category::SmartPlug, 0.4),
     ("hpeprint.com", Category::Printer, 0.5),
@@ -254,7 +258,12 @@ pub fn identify(d: &DeviceState) -> Identity {
         let o = lc(org);
         for (needle, cat, w) in VENDOR_RULES {
             if o.contains(needle) {
-                v.vote(*cat, *w, "oui", format!("{org} products are mostly {cat:?}"));
+                v.vote(
+                    *cat,
+                    *w,
+                    "oui",
+                    format!("{org} products are mostly {cat:?}"),
+                );
                 break;
             }
         }
@@ -263,7 +272,12 @@ pub fn identify(d: &DeviceState) -> Identity {
     // Router / gateway.
     let router = d.is_router();
     if d.dhcp_server {
-        v.vote(Category::Router, 0.85, "dhcp", "answers as DHCP server".into());
+        v.vote(
+            Category::Router,
+            0.85,
+            "dhcp",
+            "answers as DHCP server".into(),
+        );
     }
     if d.router_advert {
         v.vote(
@@ -297,13 +311,21 @@ pub fn identify(d: &DeviceState) -> Identity {
                     c,
                     0.6,
                     "kb:homeassistant-dhcp",
-                    format!("hostname {name} matches {}", m.name.as_deref().unwrap_or(&m.domain)),
+                    format!(
+                        "hostname {name} matches {}",
+                        m.name.as_deref().unwrap_or(&m.domain)
+                    ),
                 );
             }
         }
         for (needle, cat, w) in HOSTNAME_RULES {
             if n.contains(needle) {
-                v.vote(*cat, *w, "hostname", format!("{name} contains \"{needle}\""));
+                v.vote(
+                    *cat,
+                    *w,
+                    "hostname",
+                    format!("{name} contains \"{needle}\""),
+                );
             }
         }
     }
@@ -315,7 +337,10 @@ pub fn identify(d: &DeviceState) -> Identity {
                     c,
                     0.45,
                     "kb:homeassistant-dhcp",
-                    format!("MAC prefix matches {}", m.name.as_deref().unwrap_or(&m.domain)),
+                    format!(
+                        "MAC prefix matches {}",
+                        m.name.as_deref().unwrap_or(&m.domain)
+                    ),
                 );
             }
         }
@@ -335,10 +360,20 @@ pub fn identify(d: &DeviceState) -> Identity {
                     let l = lc(&vc);
                     v.note("dhcp", format!("vendor class \"{vc}\""), 0.2);
                     if l.starts_with("msft") {
-                        v.vote(Category::Computer, 0.45, "dhcp", format!("vendor class \"{vc}\" (Windows)"));
+                        v.vote(
+                            Category::Computer,
+                            0.45,
+                            "dhcp",
+                            format!("vendor class \"{vc}\" (Windows)"),
+                        );
                         set_os(0.6, "Windows".into(), &mut os);
                     } else if let Some(ver) = l.strip_prefix("android-dhcp-") {
-                        v.vote(Category::Phone, 0.5, "dhcp", format!("vendor class \"{vc}\" (Android)"));
+                        v.vote(
+                            Category::Phone,
+                            0.5,
+                            "dhcp",
+                            format!("vendor class \"{vc}\" (Android)"),
+                        );
                         set_os(0.7, format!("Android {ver}"), &mut os);
                     } else if l.starts_with("dhcpcd") {
                         // dhcpcd-6.8.2:Linux-4.9.59:armv7l:Vendor
@@ -386,18 +421,16 @@ pub fn identify(d: &DeviceState) -> Identity {
                         "md" | "model" | "modelid" | "am" | "usb_mdl" | "ty" | "product" => {
                             let val = val.trim_matches(|c| c == '(' || c == ')').to_string();
                             set_model(0.7, val.clone(), &mut model);
-                            if service_type.starts_with("_hap.") || service_type.starts_with("_hap._")
+                            if service_type.starts_with("_hap.")
+                                && let Some(m) = discovery.match_homekit(&val)
+                                && let Some(c) = m.category
                             {
-                                if let Some(m) = discovery.match_homekit(&val)
-                                    && let Some(c) = m.category
-                                {
-                                    v.vote(
-                                        c,
-                                        0.65,
-                                        "kb:homeassistant-homekit",
-                                        format!("HomeKit model {val} ({})", m.domain),
-                                    );
-                                }
+                                v.vote(
+                                    c,
+                                    0.65,
+                                    "kb:homeassistant-homekit",
+                                    format!("HomeKit model {val} ({})", m.domain),
+                                );
                             }
                         }
                         "manufacturer" | "usb_mfg" | "mf" if vendor.is_none() => {
@@ -449,7 +482,12 @@ pub fn identify(d: &DeviceState) -> Identity {
                     let l = lc(s);
                     v.note("ssdp", format!("SERVER: {s}"), 0.2);
                     if l.contains("ipbridge") {
-                        v.vote(Category::Hub, 0.7, "ssdp", format!("SERVER {s} is a Philips Hue bridge"));
+                        v.vote(
+                            Category::Hub,
+                            0.7,
+                            "ssdp",
+                            format!("SERVER {s} is a Philips Hue bridge"),
+                        );
                         set_model(0.6, "Philips Hue Bridge".into(), &mut model);
                     } else if l.contains("sonos") {
                         v.vote(Category::Speaker, 0.6, "ssdp", format!("SERVER {s}"));
@@ -474,12 +512,13 @@ pub fn identify(d: &DeviceState) -> Identity {
                     v.note("ssdp", format!("LOCATION: {l}"), 0.0);
                 }
             }
-            Observation::SsdpSearch { user_agent, .. } => {
-                if let Some(ua) = user_agent {
-                    v.note("ssdp", format!("M-SEARCH user agent {ua}"), 0.1);
-                    if let Some(o) = os_from_user_agent(&ua) {
-                        set_os(0.4, o, &mut os);
-                    }
+            Observation::SsdpSearch {
+                user_agent: Some(ua),
+                ..
+            } => {
+                v.note("ssdp", format!("M-SEARCH user agent {ua}"), 0.1);
+                if let Some(o) = os_from_user_agent(&ua) {
+                    set_os(0.4, o, &mut os);
                 }
             }
             Observation::HttpUserAgent(ua) => {
@@ -523,7 +562,9 @@ pub fn identify(d: &DeviceState) -> Identity {
                     "tls",
                     format!(
                         "client JA4 {ja4}{}",
-                        sni.as_deref().map(|s| format!(" SNI {s}")).unwrap_or_default()
+                        sni.as_deref()
+                            .map(|s| format!(" SNI {s}"))
+                            .unwrap_or_default()
                     ),
                     0.1,
                 );
@@ -556,9 +597,18 @@ pub fn identify(d: &DeviceState) -> Identity {
                         if has_username { "present" } else { "absent" }
                     ),
                 );
+                // Shelly client ids name the product line.
                 let l = lc(&client_id);
-                if l.starts_with("shelly") {
-                    v.vote(Category::SmartPlug, 0.5, "mqtt", format!("client id {client_id}"));
+                let shelly: &[(&str, Category)] = &[
+                    ("shellyht", Category::Sensor),
+                    ("shellyflood", Category::Sensor),
+                    ("shellydw", Category::Sensor),
+                    ("shellymotion", Category::Sensor),
+                    ("shellyplug", Category::SmartPlug),
+                    ("shellybulb", Category::Light),
+                ];
+                if let Some((_, c)) = shelly.iter().find(|(p, _)| l.starts_with(p)) {
+                    v.vote(*c, 0.5, "mqtt", format!("client id {client_id}"));
                 }
             }
             Observation::CoapResource(p) => {
@@ -579,7 +629,12 @@ pub fn identify(d: &DeviceState) -> Identity {
                     0.3,
                 );
                 if r {
-                    v.vote(Category::Router, 0.7, "lldp", "LLDP capabilities: router".into());
+                    v.vote(
+                        Category::Router,
+                        0.7,
+                        "lldp",
+                        "LLDP capabilities: router".into(),
+                    );
                 }
                 if let Some(desc) = system_description {
                     set_model(0.4, desc.chars().take(60).collect(), &mut model);
@@ -592,7 +647,11 @@ pub fn identify(d: &DeviceState) -> Identity {
             } => {
                 v.note(
                     "cdp",
-                    format!("device {} platform {}", device_id.as_deref().unwrap_or("-"), platform.as_deref().unwrap_or("-")),
+                    format!(
+                        "device {} platform {}",
+                        device_id.as_deref().unwrap_or("-"),
+                        platform.as_deref().unwrap_or("-")
+                    ),
                     0.3,
                 );
                 if let Some(p) = platform {
@@ -714,7 +773,10 @@ fn os_from_server(s: &str) -> Option<String> {
 fn os_from_user_agent(ua: &str) -> Option<String> {
     let l = lc(ua);
     if let Some(i) = l.find("windows nt ") {
-        let ver: String = l[i + 11..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let ver: String = l[i + 11..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
         let name = match ver.as_str() {
             "10.0" => "Windows 10/11".to_string(),
             "6.3" => "Windows 8.1".to_string(),
@@ -724,7 +786,10 @@ fn os_from_user_agent(ua: &str) -> Option<String> {
         return Some(name);
     }
     if let Some(i) = l.find("android ") {
-        let ver: String = l[i + 8..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let ver: String = l[i + 8..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
         return Some(format!("Android {ver}").trim().to_string());
     }
     if l.contains("iphone os") || l.contains("cpu os") {

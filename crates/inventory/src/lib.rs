@@ -40,7 +40,10 @@ pub enum Observation {
         txt: Vec<(String, String)>,
     },
     /// A host name the device claims for itself (mDNS A/AAAA owner, SRV target, NetBIOS...).
-    Hostname { name: String, source: &'static str },
+    Hostname {
+        name: String,
+        source: &'static str,
+    },
     /// SSDP NOTIFY or M-SEARCH response sent by the device.
     SsdpAdvert {
         server: Option<String>,
@@ -82,9 +85,15 @@ pub enum Observation {
         platform: Option<String>,
         software: Option<String>,
     },
-    Banner { protocol: &'static str, text: String },
+    Banner {
+        protocol: &'static str,
+        text: String,
+    },
     /// The device acts as a server on this transport port (it answered).
-    Service { proto: &'static str, port: u16 },
+    Service {
+        proto: &'static str,
+        port: u16,
+    },
     /// The device sent a router advertisement (ICMPv6 RA).
     RouterAdvert,
     /// Application protocol seen in the device's traffic.
@@ -217,7 +226,10 @@ impl Observation {
         let pairs = |from: usize| -> Vec<(String, String)> {
             v.iter()
                 .skip(from)
-                .filter_map(|x| x.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+                .filter_map(|x| {
+                    x.split_once('=')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                })
                 .collect()
         };
         Some(match k.0.as_str() {

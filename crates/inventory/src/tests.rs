@@ -29,7 +29,13 @@ fn hue_bridge() -> DeviceState {
 fn hue_bridge_is_a_philips_hub_on_linux() {
     let id = identify(&hue_bridge());
     assert_eq!(id.category, Category::Hub);
-    assert!(id.vendor.as_deref().unwrap().to_lowercase().starts_with("philips"));
+    assert!(
+        id.vendor
+            .as_deref()
+            .unwrap()
+            .to_lowercase()
+            .starts_with("philips")
+    );
     assert_eq!(id.os.as_deref(), Some("Linux 3.14.0"));
     assert!(id.confidence > 0.8, "{}", id.confidence);
     assert!(id.evidence.iter().any(|e| e.source == "ssdp"));
@@ -84,7 +90,10 @@ fn merge_is_order_independent() {
         d.saw_ip(ip(10, 0, 0, k), k as i64);
         d.observe(Observation::DnsQuery(format!("q{k}.example")));
         d.observe(Observation::HttpUserAgent(format!("ua{k}")));
-        d.observe(Observation::Service { proto: "tcp", port: 80 + k as u16 });
+        d.observe(Observation::Service {
+            proto: "tcp",
+            port: 80 + k as u16,
+        });
         d
     };
     let mut a = mk(1);
@@ -106,7 +115,10 @@ fn per_device_sets_are_capped() {
     for i in 0..1000u32 {
         d.observe(Observation::DnsQuery(format!("n{i}.example")));
         d.observe(Observation::HttpUserAgent(format!("agent {i}")));
-        d.observe(Observation::Hostname { name: format!("h{i}"), source: "mdns" });
+        d.observe(Observation::Hostname {
+            name: format!("h{i}"),
+            source: "mdns",
+        });
         d.saw_ip(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), 0);
     }
     assert_eq!(d.dns_queries.len(), MAX_DNS);
@@ -123,7 +135,9 @@ fn device_table_is_capped_and_ignores_group_addresses() {
     assert!(inv.device([0x01, 0x00, 0x5e, 0, 0, 1], 0).is_none());
     for i in 0..10_000u32 {
         let b = i.to_be_bytes();
-        inv.device([0x00, 0x11, b[0], b[1], b[2], b[3]], i as i64).unwrap().sent_frames = true;
+        inv.device([0x00, 0x11, b[0], b[1], b[2], b[3]], i as i64)
+            .unwrap()
+            .sent_frames = true;
         assert!(inv.len() <= 64);
     }
     assert!(inv.evicted >= 10_000 - 64);
@@ -138,10 +152,21 @@ fn facts_round_trip_through_keys() {
         Observation::MdnsService {
             service_type: "_hue._tcp".into(),
             instance: Some("Philips Hue - 2476FF".into()),
-            txt: vec![("bridgeid".into(), "001788fffe2476ff".into()), ("modelid".into(), "BSB002".into())],
+            txt: vec![
+                ("bridgeid".into(), "001788fffe2476ff".into()),
+                ("modelid".into(), "BSB002".into()),
+            ],
         },
-        Observation::TlsClient { sni: Some("a.example".into()), ja3: "abc".into(), ja4: "t13d".into() },
-        Observation::MqttClient { client_id: "c1".into(), protocol_level: 4, has_username: true },
+        Observation::TlsClient {
+            sni: Some("a.example".into()),
+            ja3: "abc".into(),
+            ja4: "t13d".into(),
+        },
+        Observation::MqttClient {
+            client_id: "c1".into(),
+            protocol_level: 4,
+            has_username: true,
+        },
     ];
     for o in obs {
         let k = o.key().unwrap();

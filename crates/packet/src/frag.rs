@@ -92,9 +92,7 @@ impl Reassembler {
                 },
             );
         }
-        let Some(p) = self.table.get_mut(&key) else {
-            return None;
-        };
+        let p = self.table.get_mut(&key)?;
         if p.pieces.len() >= MAX_PIECES {
             self.stats.oversized += 1;
             self.drop_key(&key);

@@ -205,8 +205,15 @@ pub enum Transport {
     None,
     Tcp(Tcp),
     Udp(Udp),
-    Icmp { icmp_type: u8, code: u8 },
-    Icmpv6 { icmp_type: u8, code: u8, nd: NeighborDiscovery },
+    Icmp {
+        icmp_type: u8,
+        code: u8,
+    },
+    Icmpv6 {
+        icmp_type: u8,
+        code: u8,
+        nd: NeighborDiscovery,
+    },
     /// An IPv4 fragment awaiting reassembly (see [`Reassembler`]).
     Fragment,
     Other(u8),
@@ -614,8 +621,7 @@ pub fn decode_transport<'a>(proto: u8, data: &'a [u8], d: &mut Decoded<'a>) {
                 header_len: hl as u8,
                 options_len: hl.saturating_sub(20) as u8,
             };
-            if (flags & tcpflags::SYN != 0 && flags & tcpflags::FIN != 0)
-                || (flags & tcpflags::SYN != 0 && flags & tcpflags::RST != 0)
+            if (flags & tcpflags::SYN != 0 && flags & (tcpflags::FIN | tcpflags::RST) != 0)
                 || flags == 0
             {
                 d.anomalies.set(Anomaly::TCP_BAD_FLAGS);

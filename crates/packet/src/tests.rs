@@ -103,7 +103,14 @@ fn ethernet_padding_is_ignored() {
 
 #[test]
 fn vlan_and_qinq() {
-    let inner = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 17, 1, 0, &udp(5353, 5353, b"x"));
+    let inner = ipv4(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        17,
+        1,
+        0,
+        &udp(5353, 5353, b"x"),
+    );
     let f = eth(B, A, &[100], 0x0800, &inner);
     let d = decode(link::ETHERNET, &f);
     assert_eq!(d.vlan, [100, 0]);
@@ -214,7 +221,14 @@ fn truncation_sets_flags_not_errors() {
         A,
         &[],
         0x0800,
-        &ipv4([1, 1, 1, 1], [2, 2, 2, 2], 6, 1, 0, &tcp(1, 2, 3, 0x18, b"payload")),
+        &ipv4(
+            [1, 1, 1, 1],
+            [2, 2, 2, 2],
+            6,
+            1,
+            0,
+            &tcp(1, 2, 3, 0x18, b"payload"),
+        ),
     );
     for cut in 0..f.len() {
         let d = decode(link::ETHERNET, &f[..cut]);
@@ -288,7 +302,14 @@ fn shard_hash_is_symmetric() {
         B,
         &[],
         0x0800,
-        &ipv4([5, 6, 7, 8], [1, 2, 3, 4], 6, 0, 0, &tcp(2, 1, 0, 0x12, b"")),
+        &ipv4(
+            [5, 6, 7, 8],
+            [1, 2, 3, 4],
+            6,
+            0,
+            0,
+            &tcp(2, 1, 0, 0x12, b""),
+        ),
     );
     assert_eq!(
         shard_hash(&decode(link::ETHERNET, &ab)),
