@@ -150,6 +150,22 @@ const HOSTNAME_RULES: &[(&str, Category, f64)] = &[
     ("gateway", Category::Router, 0.2),
 ];
 
+/// Default host names some vendors ship with: (vendor substring, host-name prefix, category,
+/// weight, whether the host name is the product code and so the model).
+const PRODUCT_CODE_RULES: &[(&str, &str, Category, f64, bool)] = &[
+    ("d-link", "dcs-", Category::Camera, 0.6, true),
+    ("d-link", "dch-s", Category::Sensor, 0.5, true),
+    ("d-link", "dch-g", Category::Hub, 0.5, true),
+    ("d-link", "dsp-w", Category::SmartPlug, 0.6, true),
+    ("d-link", "dir-", Category::Router, 0.5, true),
+    ("tp-link", "hs1", Category::SmartPlug, 0.6, true),
+    ("tp-link", "hs2", Category::SmartPlug, 0.5, true),
+    ("tp-link", "kp", Category::SmartPlug, 0.4, true),
+    ("tp-link", "kl1", Category::Light, 0.5, true),
+    ("osram", "lightify", Category::Hub, 0.5, false),
+    ("edimax", "localcam", Category::Camera, 0.5, false),
+];
+
 /// OUI organisation substrings whose IP-connected products are nearly all of one kind.
 const VENDOR_RULES: &[(&str, Category, f64)] = &[
     ("philips lighting", Category::Hub, 0.4),
@@ -316,6 +332,21 @@ pub fn identify(d: &DeviceState) -> Identity {
                         m.name.as_deref().unwrap_or(&m.domain)
                     ),
                 );
+            }
+        }
+        if let Some(org) = vendor.as_deref().map(lc) {
+            for (vend, prefix, cat, w, is_model) in PRODUCT_CODE_RULES {
+                if org.contains(vend) && n.starts_with(prefix) {
+                    v.vote(
+                        *cat,
+                        *w,
+                        "hostname",
+                        format!("{name} is a {vend} default host name"),
+                    );
+                    if *is_model {
+                        set_model(0.5, name.clone(), &mut model);
+                    }
+                }
             }
         }
         for (needle, cat, w) in HOSTNAME_RULES {
