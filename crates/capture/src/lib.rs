@@ -459,7 +459,7 @@ impl CaptureReader {
             let be = self.ng_big_endian;
             let btype = rd_u32(head, 0, be);
             let blen = rd_u32(head, 4, be) as usize;
-            if blen < 12 || blen % 4 != 0 {
+            if blen < 12 || !blen.is_multiple_of(4) {
                 return Err(CaptureError::CorruptBlock {
                     offset: at + 4,
                     what: "block total length is below 12 or not a multiple of 4",

@@ -486,10 +486,19 @@ impl<T: Default> FlowTable<T> {
 
     /// Ends every remaining flow (end of input), oldest first.
     pub fn drain(&mut self) {
-        while self.tail != NIL {
+        self.drain_some(usize::MAX);
+    }
+
+    /// Ends up to `n` of the oldest remaining flows; returns how many were ended. Draining in
+    /// batches (and taking the records in between) keeps peak memory at the table's size.
+    pub fn drain_some(&mut self, n: usize) -> usize {
+        let mut done = 0;
+        while self.tail != NIL && done < n {
             let t = self.tail;
             self.remove(t, EndReason::EndOfCapture);
+            done += 1;
         }
+        done
     }
 
     /// Bytes of table memory per tracked flow (slab slot + hash entry), for documentation.

@@ -10,6 +10,9 @@ use palisade_kb::{Category, Discovery, OuiTable, ServiceProto, service_category}
 
 use crate::{DeviceState, Observation, format_mac};
 
+/// Minimum class probability for using the behavioural classifier's answer.
+pub const CLASSIFIER_MIN_PROBABILITY: f32 = 0.5;
+
 /// Minimum combined score for naming a category.
 pub const MIN_CATEGORY_SCORE: f64 = 0.4;
 
@@ -386,6 +389,19 @@ pub fn identify(d: &DeviceState) -> Identity {
             } => {
                 if let Some(p) = &param_list {
                     v.note("dhcp", format!("option 55 parameter list {p}"), 0.0);
+                    // Run-time fingerprint packs (satori, Fingerbank): exact option-55 lists.
+                    if let Some(rt) = palisade_kb::runtime_packs() {
+                        for fp in rt.dhcp_by_prl(p).iter().take(3) {
+                            let detail = format!("option 55 {p} is {} ({})", fp.name, fp.source);
+                            match fp.category {
+                                Some(c) => v.vote(c, 0.3, "kb:dhcp-fingerprint", detail),
+                                None => v.note("kb:dhcp-fingerprint", detail, 0.15),
+                            }
+                            if let Some(o) = &fp.os {
+                                set_os(0.35, o.clone(), &mut os);
+                            }
+                        }
+                    }
                 }
                 if let Some(vc) = vendor_class {
                     let l = lc(&vc);
@@ -480,10 +496,10 @@ pub fn identify(d: &DeviceState) -> Identity {
                 extra,
                 ..
             } => {
-                if let Some(k) = &kind {
-                    if let Some((c, products)) = service_category(ServiceProto::Ssdp, k) {
-                        v.vote(c, 0.5, "ssdp", format!("advertises {k} ({products})"));
-                    }
+                if let Some(k) = &kind
+                    && let Some((c, products)) = service_category(ServiceProto::Ssdp, k)
+                {
+                    v.vote(c, 0.5, "ssdp", format!("advertises {k} ({products})"));
                 }
                 let mut fields: Vec<(&str, &str)> = Vec::new();
                 if let Some(k) = &kind {
@@ -589,6 +605,17 @@ pub fn identify(d: &DeviceState) -> Identity {
                 }
             }
             Observation::TlsClient { sni, ja4, .. } => {
+                if let Some(c) = palisade_kb::runtime_packs().and_then(|rt| rt.ja4(&ja4)) {
+                    let what: Vec<&str> = [&c.application, &c.library, &c.device, &c.os]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str)
+                        .collect();
+                    v.note("kb:ja4", format!("JA4 {ja4} is {}", what.join(" / ")), 0.3);
+                    if let Some(o) = &c.os {
+                        set_os(0.35, o.clone(), &mut os);
+                    }
+                }
                 v.note(
                     "tls",
                     format!(
@@ -717,6 +744,29 @@ pub fn identify(d: &DeviceState) -> Identity {
                 v.vote(*c, *w, "service", format!("serves {proto}/{port}"));
             }
         }
+    }
+
+    // Behavioural classifier (trained on labelled captures), trusted only for devices whose
+    // OUI organisation it has seen for the predicted class.
+    if let (Some(forest), Some(org)) = (palisade_classify::embedded_model(), vendor.as_deref())
+        && let Some((cls, p)) = forest.predict(&crate::feature_vector(d))
+        && let Some(info) = forest.labels.get(cls)
+        && p >= CLASSIFIER_MIN_PROBABILITY
+        && info.oui_vendors.iter().any(|o| o == org)
+    {
+        let name = forest.classes.get(cls).map(String::as_str).unwrap_or("?");
+        if let Ok(c) = info.category.parse::<Category>() {
+            v.vote(
+                c,
+                (0.8 * p as f64).min(0.8),
+                "classifier",
+                format!(
+                    "behaviour matches {name} ({} {}) with p={p:.2}",
+                    info.vendor, info.model
+                ),
+            );
+        }
+        set_model(0.45 + 0.2 * p as f64, info.model.clone(), &mut model);
     }
 
     let (mut category, mut confidence) = v.result();

@@ -14,7 +14,9 @@ use rustc_hash::FxHasher;
 
 pub use palisade_kb::Category;
 
+mod features;
 mod identify;
+pub use features::{feature_vector, summary};
 pub use identify::{Identity, identify};
 
 pub type Mac = [u8; 6];
@@ -100,6 +102,134 @@ pub enum Observation {
     Protocol(&'static str),
 }
 
+/// Order-independent distinct counter (64-register HyperLogLog): merging shards gives the
+/// same registers whatever the packet order, so features stay identical across thread counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Distinct([u8; 64]);
+
+impl Default for Distinct {
+    fn default() -> Self {
+        Distinct([0; 64])
+    }
+}
+
+impl Distinct {
+    pub fn insert_hash(&mut self, h: u64) {
+        // Finalise (SplitMix64) so weak input hashes still spread over registers and ranks.
+        let mut h = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
+        let idx = (h & 63) as usize;
+        let rank = ((h >> 6).trailing_zeros() + 1).min(58) as u8;
+        if self.0[idx] < rank {
+            self.0[idx] = rank;
+        }
+    }
+    pub fn merge(&mut self, o: &Distinct) {
+        for (a, b) in self.0.iter_mut().zip(o.0.iter()) {
+            *a = (*a).max(*b);
+        }
+    }
+    /// HyperLogLog estimate with the small-range (linear counting) correction.
+    pub fn estimate(&self) -> u64 {
+        let m = 64.0f64;
+        let zeros = self.0.iter().filter(|r| **r == 0).count();
+        if zeros == 64 {
+            return 0;
+        }
+        let sum: f64 = self.0.iter().map(|r| 2f64.powi(-(*r as i32))).sum();
+        let e = 0.709 * m * m / sum;
+        if e <= 2.5 * m && zeros > 0 {
+            (m * (m / zeros as f64).ln()).round() as u64
+        } else {
+            e.round() as u64
+        }
+    }
+}
+
+/// Traffic shape of what the device sends (behavioural classifier input). Sums and
+/// order-independent sketches only, so shards merge exactly.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Behaviour {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_size_sq_sum: f64,
+    pub tcp: u64,
+    pub udp: u64,
+    pub icmp: u64,
+    pub to_local: u64,
+    pub to_remote: u64,
+    pub dst_ips: Distinct,
+    pub dst_ports: Distinct,
+    pub port_classes: [u64; 3],
+    pub max_ttl: u8,
+}
+
+impl Behaviour {
+    /// One frame sent by the device.
+    pub fn frame(&mut self, len: u32) {
+        self.tx_packets += 1;
+        self.tx_bytes += len as u64;
+        self.tx_size_sq_sum += (len as f64) * (len as f64);
+    }
+
+    /// One IP packet sent by the device (`proto` 6/17/1/58, destination, destination port).
+    pub fn ip(&mut self, proto: u8, dst: &IpAddr, dst_port: Option<u16>, ttl: u8) {
+        match proto {
+            6 => self.tcp += 1,
+            17 => self.udp += 1,
+            1 | 58 => self.icmp += 1,
+            _ => {}
+        }
+        if is_local_ip(dst) || dst.is_multicast() {
+            self.to_local += 1;
+        } else {
+            self.to_remote += 1;
+        }
+        self.dst_ips.insert_hash(hash_ip(dst));
+        if let Some(p) = dst_port {
+            self.dst_ports
+                .insert_hash((p as u64 ^ 0x5bd1_e995).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            self.port_classes[match p {
+                0..=1023 => 0,
+                1024..=49151 => 1,
+                _ => 2,
+            }] += 1;
+        }
+        self.max_ttl = self.max_ttl.max(ttl);
+    }
+
+    fn merge(&mut self, o: &Behaviour) {
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.tx_size_sq_sum += o.tx_size_sq_sum;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmp += o.icmp;
+        self.to_local += o.to_local;
+        self.to_remote += o.to_remote;
+        self.dst_ips.merge(&o.dst_ips);
+        self.dst_ports.merge(&o.dst_ports);
+        for i in 0..3 {
+            self.port_classes[i] += o.port_classes[i];
+        }
+        self.max_ttl = self.max_ttl.max(o.max_ttl);
+    }
+}
+
+fn hash_ip(ip: &IpAddr) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes: [u8; 16] = match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    };
+    for b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ (h >> 29)
+}
+
 /// Limits on per-device sets (bounded memory).
 pub const MAX_IPS: usize = 32;
 pub const MAX_HOSTNAMES: usize = 16;
@@ -134,6 +264,7 @@ pub struct DeviceState {
     pub router_advert: bool,
     pub lldp_router: bool,
     pub dropped_facts: u64,
+    pub behaviour: Behaviour,
 }
 
 /// A fact in comparable form (for dedup and deterministic order).
@@ -433,6 +564,7 @@ impl DeviceState {
         self.dhcp_server |= o.dhcp_server;
         self.router_advert |= o.router_advert;
         self.lldp_router |= o.lldp_router;
+        self.behaviour.merge(&o.behaviour);
     }
 
     /// Whether this MAC forwards traffic for others (a router or gateway).

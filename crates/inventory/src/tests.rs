@@ -173,3 +173,42 @@ fn facts_round_trip_through_keys() {
         assert_eq!(Observation::from_key(&k).unwrap().key().unwrap(), k);
     }
 }
+
+#[test]
+fn distinct_counter_is_order_independent_and_close() {
+    let mut a = Distinct::default();
+    let mut b = Distinct::default();
+    let mut c = Distinct::default();
+    for i in 0..1000u64 {
+        let h = (i ^ 0xdead_beef).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if i % 2 == 0 {
+            a.insert_hash(h)
+        } else {
+            b.insert_hash(h)
+        }
+        c.insert_hash(h);
+    }
+    let mut ab = a;
+    ab.merge(&b);
+    let mut ba = b;
+    ba.merge(&a);
+    assert_eq!(ab, ba);
+    assert_eq!(ab, c);
+    let e = c.estimate() as f64;
+    assert!((e - 1000.0).abs() < 300.0, "{e}");
+    let mut small = Distinct::default();
+    for i in 0..5u64 {
+        small.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i << 7));
+    }
+    assert!((1..=8).contains(&small.estimate()), "{}", small.estimate());
+}
+
+#[test]
+fn feature_vector_has_the_model_layout() {
+    let d = hue_bridge();
+    let v = feature_vector(&d);
+    assert_eq!(v.len(), palisade_classify::features::N_FEATURES);
+    let s = summary(&d);
+    assert!(s.tokens.iter().any(|t| t == "dns:meethue.com"));
+    assert!(s.tokens.iter().any(|t| t.starts_with("ssdp:ipbridge")));
+}

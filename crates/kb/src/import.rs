@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::format::{Header, KbError, csv_fields};
-use crate::{discovery, mirai, oui, services};
+use crate::{defaultcreds, discovery, kev, mirai, oui, services};
 
 /// Records written per pack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,22 @@ const MIRAI_SRC: Source = Source {
     licence: "factual data, no code copied (source repository GPL-3.0)",
 };
 
+const DEFCREDS_SRC: Source = Source {
+    dir: "default-credentials",
+    provenance_marker: "2e48382ff862dbd0f58d5c8276876af1396959bd",
+    source: "ihebski/DefaultCreds-cheat-sheet DefaultCreds-Cheat-Sheet.csv + SecLists telnet-betterdefaultpasslist.txt (shared/kb/default-credentials; changeme GPL-3.0 not embedded)",
+    source_version: "DefaultCreds 2e48382ff862dbd0f58d5c8276876af1396959bd; SecLists 208d2e430d679a689fa2ba6bb1b51380f3102d97",
+    licence: "MIT (both sources)",
+};
+
+const KEV_SRC: Source = Source {
+    dir: "cisa-kev",
+    provenance_marker: "eacf03ec6637cc7be6d3d4ed50785493da5126a2",
+    source: "CISA Known Exploited Vulnerabilities catalog (known_exploited_vulnerabilities.json)",
+    source_version: "catalogVersion of the feed",
+    licence: "CC0-1.0",
+};
+
 fn read(path: &Path) -> Result<String, KbError> {
     fs::read_to_string(path).map_err(|e| KbError::io(path, e))
 }
@@ -123,10 +139,17 @@ fn write(out_dir: &Path, file: &str, text: &str) -> Result<PathBuf, KbError> {
 
 /// Reads the default sources under `shared_kb` (the `shared/kb` directory) and rewrites the
 /// embedded pack files in `out_dir` (normally `crates/kb/data`): `oui.tsv`, `discovery.tsv`,
-/// `service-categories.tsv`, `mirai-credentials.tsv`. The hand-curated
+/// `service-categories.tsv`, `mirai-credentials.tsv`, `kev.tsv`, `default-credentials.tsv`. The hand-curated
 /// `domain-categories.csv` is not touched.
 pub fn import_default_packs(shared_kb: &Path, out_dir: &Path) -> Result<ImportReport, KbError> {
-    for src in [&OUI_SRC, &HA_SRC, &SVC_SRC, &MIRAI_SRC] {
+    for src in [
+        &OUI_SRC,
+        &HA_SRC,
+        &SVC_SRC,
+        &MIRAI_SRC,
+        &KEV_SRC,
+        &DEFCREDS_SRC,
+    ] {
         check_provenance(shared_kb, src)?;
     }
     fs::create_dir_all(out_dir).map_err(|e| KbError::io(out_dir, e))?;
@@ -175,7 +198,120 @@ pub fn import_default_packs(shared_kb: &Path, out_dir: &Path) -> Result<ImportRe
         file,
         records: n,
     });
+
+    let kev_json = shared_kb
+        .join(KEV_SRC.dir)
+        .join("known_exploited_vulnerabilities.json");
+    let (text, _, n) = kev::kev_pack_from_json(&read(&kev_json)?, &kev_json.to_string_lossy())?;
+    let file = write(out_dir, kev::FILE, &text)?;
+    report.packs.push(PackCount {
+        name: kev::PACK.into(),
+        file,
+        records: n,
+    });
+
+    let (text, n) = build_default_credentials(&shared_kb.join(DEFCREDS_SRC.dir), &mut report)?;
+    let file = write(out_dir, defaultcreds::FILE, &text)?;
+    report.packs.push(PackCount {
+        name: defaultcreds::PACK.into(),
+        file,
+        records: n,
+    });
     Ok(report)
+}
+
+/// Merges the MIT default-credential lists into one sorted pair table.
+fn build_default_credentials(
+    dir: &Path,
+    report: &mut ImportReport,
+) -> Result<(String, usize), KbError> {
+    const DC: &str = "defaultcreds-cheat-sheet";
+    const SL: &str = "seclists-telnet";
+    // (user, password) -> (sources, vendors)
+    type Sources<'a> = (BTreeSet<&'a str>, BTreeSet<String>);
+    let mut pairs: BTreeMap<(String, String), Sources<'_>> = BTreeMap::new();
+    let mut skipped = 0usize;
+    let path = dir.join("DefaultCreds-Cheat-Sheet.csv");
+    let text = read(&path)?;
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, "productvendor,username,password")) => {}
+        _ => {
+            return Err(KbError::parse(
+                &path,
+                1,
+                "expected header productvendor,username,password",
+            ));
+        }
+    }
+    for (i, line) in lines {
+        let n = i + 1;
+        if line.is_empty() {
+            continue;
+        }
+        let f = csv_fields(line).map_err(|e| KbError::parse(&path, n, e))?;
+        let [vendor, user, pass] = &f[..] else {
+            return Err(KbError::parse(&path, n, "expected 3 fields"));
+        };
+        let pass = if pass == "<blank>" { "" } else { pass.as_str() };
+        let user = if user == "<blank>" { "" } else { user.as_str() };
+        if [vendor.as_str(), user, pass]
+            .iter()
+            .any(|v| v.chars().any(|c| c.is_control()))
+            || user.is_empty() && pass.is_empty()
+        {
+            skipped += 1;
+            continue;
+        }
+        let e = pairs.entry((user.to_owned(), pass.to_owned())).or_default();
+        e.0.insert(DC);
+        e.1.insert(vendor.trim().to_owned());
+    }
+    let path = dir.join("seclists/telnet-betterdefaultpasslist.txt");
+    let text = read(&path)?;
+    for (i, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let Some((user, pass)) = line.split_once(':') else {
+            return Err(KbError::parse(&path, i + 1, "expected user:password"));
+        };
+        if line.chars().any(|c| c.is_control()) || user.is_empty() && pass.is_empty() {
+            skipped += 1;
+            continue;
+        }
+        pairs
+            .entry((user.to_owned(), pass.to_owned()))
+            .or_default()
+            .0
+            .insert(SL);
+    }
+    if skipped > 0 {
+        report.warnings.push(format!(
+            "default-credentials: {skipped} rows with control characters or no credential skipped"
+        ));
+    }
+    let mut out = header(
+        defaultcreds::PACK,
+        defaultcreds::FORMAT,
+        &DEFCREDS_SRC,
+        pairs.len(),
+    );
+    out.push_str(
+        "\n# <username><TAB><password (may be empty)><TAB><sources: defaultcreds-cheat-sheet,seclists-telnet><TAB><up to 3 vendors/products, '; '-separated>; sorted by pair\n",
+    );
+    for ((user, pass), (sources, vendors)) in &pairs {
+        let sources: Vec<&str> = sources.iter().copied().collect();
+        let vendors: Vec<&str> = vendors.iter().take(3).map(String::as_str).collect();
+        writeln!(
+            out,
+            "{user}\t{pass}\t{}\t{}",
+            sources.join(","),
+            vendors.join("; ")
+        )
+        .expect("write to String");
+    }
+    Ok((out, pairs.len()))
 }
 
 fn build_oui(path: &Path) -> Result<(String, usize), KbError> {

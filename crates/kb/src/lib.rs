@@ -13,21 +13,30 @@
 //! | `domain-categories` | `domain-categories.csv` | hand-curated by the project | CC0-1.0 |
 //! | `service-categories` | `service-categories.tsv` | project-curated type table | CC0-1.0 |
 //! | `mirai-credentials` | `mirai-credentials.tsv` | Mirai scanner.c (decoded facts) | facts |
+//! | `cisa-kev` | `kev.tsv` | CISA Known Exploited Vulnerabilities catalog | CC0-1.0 |
+//! | `default-credentials` | `default-credentials.tsv` | DefaultCreds-cheat-sheet + SecLists telnet list | MIT |
 //!
 //! Every pack file starts with a `#palisade-kb` header line recording pack name, format
 //! version, source, source version, licence and record count (see [`Header`]).
 //! Embedded tables are parsed lazily, once, on first use.
 
 mod category;
+mod defaultcreds;
 mod discovery;
 mod format;
 mod glob;
 mod import;
+mod kev;
 mod mirai;
 mod oui;
+mod runtime;
 mod services;
 
 pub use category::{Category, ParseCategoryError};
+pub use defaultcreds::{
+    DefaultCredential, default_credential, default_credential_source, default_credentials,
+    parse_default_credentials,
+};
 pub use discovery::{
     Discovery, DiscoveryCounts, Match, domain_category, embedded_domain_categories,
     normalize_service_type, parse_domain_categories,
@@ -35,8 +44,13 @@ pub use discovery::{
 pub use format::{Header, KbError};
 pub use glob::glob_match;
 pub use import::{ImportReport, PackCount, import_default_packs};
+pub use kev::{KevCatalog, KevEntry, kev_catalog, kev_pack_from_json, parse_kev_pack};
 pub use mirai::{Credential, is_mirai_credential, mirai_credentials, parse_mirai_credentials};
 pub use oui::{BlockSize, OuiTable, is_locally_administered, is_multicast, parse_mac};
+pub use runtime::{
+    DhcpFingerprint, Ja4Client, RuntimePacks, default_pack_dirs, import_fingerbank,
+    import_ja4_mapping, import_satori_dhcp, install_runtime_packs, runtime_packs,
+};
 pub use services::{
     ServiceCategory, ServiceProto, parse_service_categories, service_categories, service_category,
     service_info,
@@ -58,12 +72,14 @@ pub struct PackInfo {
 }
 
 /// `(file name, contents)` of every embedded pack.
-const EMBEDDED_PACKS: [(&str, &str); 5] = [
+const EMBEDDED_PACKS: [(&str, &str); 7] = [
     (oui::FILE, oui::EMBEDDED),
     (discovery::FILE, discovery::EMBEDDED),
     (discovery::CATEGORIES_FILE, discovery::CATEGORIES_EMBEDDED),
     (services::FILE, services::EMBEDDED),
     (mirai::FILE, mirai::EMBEDDED),
+    (kev::FILE, kev::EMBEDDED),
+    (defaultcreds::FILE, defaultcreds::EMBEDDED),
 ];
 
 /// Header information of every embedded pack (cheap: reads only the header lines).
@@ -102,7 +118,9 @@ mod tests {
                 "ha-discovery",
                 "domain-categories",
                 "service-categories",
-                "mirai-credentials"
+                "mirai-credentials",
+                "cisa-kev",
+                "default-credentials"
             ]
         );
         for p in &info {

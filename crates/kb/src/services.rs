@@ -101,10 +101,11 @@ pub(crate) fn map_coarse(coarse: &str) -> Result<Option<Category>, ()> {
 /// Lower-cases and, for `urn:<domain>:<device|service>:<type>:<version>`, drops the version.
 fn ssdp_key(s: &str) -> String {
     let s = s.trim().to_ascii_lowercase();
-    if s.starts_with("urn:") && s.split(':').count() == 5 {
-        if let Some((head, _version)) = s.rsplit_once(':') {
-            return head.to_owned();
-        }
+    if s.starts_with("urn:")
+        && s.split(':').count() == 5
+        && let Some((head, _version)) = s.rsplit_once(':')
+    {
+        return head.to_owned();
     }
     s
 }

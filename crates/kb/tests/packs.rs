@@ -48,7 +48,9 @@ fn importer_reproduces_committed_data() {
             ("oui", 53_730),
             ("ha-discovery", 579),
             ("service-categories", 79),
-            ("mirai-credentials", 62)
+            ("mirai-credentials", 62),
+            ("cisa-kev", 1404),
+            ("default-credentials", 2424)
         ]
     );
     for p in &report.packs {
@@ -118,6 +120,8 @@ fn embedded_counts_equal_source_counts() {
             "domain-categories" => embedded_domain_categories().len(),
             "service-categories" => svc.len(),
             "mirai-credentials" => mirai_credentials().len(),
+            "cisa-kev" => palisade_kb::kev_catalog().len(),
+            "default-credentials" => default_credentials().len(),
             other => panic!("unexpected pack {other}"),
         };
         assert_eq!(p.records, parsed, "{}", p.name);

@@ -54,3 +54,25 @@ proptest! {
         prop_assert!(glob_match(&pattern, &text, false));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Pack parsers reject malformed packs with an error, never a panic (including packs
+    /// that start with a valid header and continue with garbage).
+    #[test]
+    fn pack_parsers_total(body in ".{0,400}", keep_header in any::<bool>()) {
+        let cats = std::collections::HashMap::new();
+        for header in [
+            "#palisade-kb\tpack=oui\tformat=1\trecords=3",
+            "#palisade-kb\tpack=discovery\tformat=1\trecords=3",
+        ] {
+            let text = if keep_header { format!("{header}\n{body}") } else { body.clone() };
+            let _ = OuiTable::parse(&text, "prop");
+            let _ = Discovery::parse(&text, "prop", &cats);
+            let _ = parse_service_categories(&text, "prop");
+            let _ = parse_mirai_credentials(&text, "prop");
+            let _ = parse_domain_categories(&text, "prop");
+        }
+    }
+}

@@ -11,7 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use palisade_sensor::{AnalyzeOptions, FlowEvent, FlowSink, NullSink, Report};
 
+mod detect_cmd;
+mod firmware_cmd;
+mod identify_cmd;
+mod risk_cmd;
 mod table;
+mod update_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -54,7 +59,9 @@ enum Command {
         /// Worker threads; results are identical for any count.
         #[arg(long, default_value_t = 1)]
         threads: usize,
-        /// Knowledge-pack directory (packs are embedded; an external directory is not read yet).
+        /// Data directory with imported packs (nvd.idx from `kb import nvd`, kev.tsv, the
+        /// fingerprint packs from `kb import-runtime`); default $PALISADE_DATA_DIR, `kb/` next
+        /// to the binary, or ~/.local/share/palisade. Other packs are embedded.
         #[arg(long)]
         kb: Option<PathBuf>,
         /// Maximum tracked flows (oldest idle evicted beyond it).
@@ -63,11 +70,66 @@ enum Command {
         /// Flow idle timeout in seconds of packet time.
         #[arg(long, default_value_t = 120)]
         idle_timeout: u64,
+        /// Sensor only: run no threat detectors (for benchmarking their cost).
+        #[arg(long, hide = true)]
+        no_detect: bool,
+    },
+    /// MCUboot firmware images: keygen, getpub, sign, verify, inspect, decrypt (imgtool-compatible).
+    Firmware {
+        #[command(subcommand)]
+        command: firmware_cmd::FirmwareCommand,
+    },
+    /// TUF update repository (init, add-target, publish, rotate-keys, expire) and client (fetch).
+    Update {
+        #[command(subcommand)]
+        command: update_cmd::UpdateCommand,
     },
     /// Knowledge packs: import from sources, show what is embedded.
     Kb {
         #[command(subcommand)]
         command: KbCommand,
+    },
+    /// Accuracy on labelled data.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Device identification: grouped cross-validation on an IoT SENTINEL-style dataset.
+    Identify {
+        #[arg(long, default_value = "../shared/datasets/iot-sentinel")]
+        dataset: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Abstain when the best class probability is below this.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Also write the confusion matrix as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        #[arg(long, default_value_t = 60)]
+        trees: usize,
+    },
+    /// Threat detection: join per-flow verdicts with labelled flows (IoT-23 conn.log.labeled)
+    /// and print per-class TPR/FPR/precision and the confusion table.
+    Detect {
+        /// Capture(s) to analyse.
+        #[arg(long = "pcap", required = true, num_args = 1..)]
+        pcaps: Vec<PathBuf>,
+        /// Zeek conn.log.labeled (IoT-23 format).
+        #[arg(long)]
+        labels: PathBuf,
+        /// Start-time slack for the join, in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        tolerance: f64,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Also write the figures as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -81,9 +143,29 @@ enum KbCommand {
         /// Output folder for the compact packs.
         #[arg(long, default_value = "crates/kb/data")]
         out: PathBuf,
+        /// Import a vulnerability source into the run-time data directory instead.
+        #[command(subcommand)]
+        source: Option<risk_cmd::ImportSource>,
     },
     /// List the embedded packs with source, version, licence and record counts.
     Info,
+    /// Convert copyleft/share-alike fingerprint sources (satori DHCP, legacy Fingerbank,
+    /// FoxIO JA4 mapping) into run-time packs; they are read with `analyze --kb DIR`, never embedded.
+    ImportRuntime {
+        #[arg(long, default_value = "../shared/kb")]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train the behavioural identification model shipped in crates/classify/data.
+    TrainIdentify {
+        #[arg(long, default_value = "../shared/datasets/iot-sentinel")]
+        dataset: PathBuf,
+        #[arg(long, default_value = "crates/classify/data/identify-model.json")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        trees: usize,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,19 +202,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             kb,
             max_flows,
             idle_timeout,
+            no_detect,
         } => {
-            if let Some(dir) = kb {
-                tracing::warn!(
-                    "--kb {}: external knowledge packs are not read yet; using the embedded packs",
-                    dir.display()
-                );
-            }
             let mut opts = AnalyzeOptions {
                 threads: threads.clamp(1, 64),
                 ..AnalyzeOptions::default()
             };
+            load_runtime_packs(kb.as_deref())?;
+            (opts.vulns, opts.kev) = risk_cmd::load_knowledge(kb.as_deref())?;
             opts.engine.flow.max_flows = max_flows.max(1);
             opts.engine.flow.idle_timeout_ns = (idle_timeout.max(1) as i64) * 1_000_000_000;
+            opts.engine.detect.enabled = !no_detect;
             analyze_and_print(&inputs, &opts, format, output.as_deref())
         }
         Command::Demo {
@@ -171,8 +251,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(code?)
         }
+        Command::Firmware { command } => firmware_cmd::run(command),
+        Command::Update { command } => update_cmd::run(command),
         Command::Kb { command } => match command {
-            KbCommand::Import { from, out } => {
+            KbCommand::Import {
+                source: Some(src), ..
+            } => risk_cmd::import(src),
+            KbCommand::Import {
+                from,
+                out,
+                source: None,
+            } => {
                 let rep = palisade_kb::import_default_packs(&from, &out).with_context(|| {
                     format!("importing knowledge packs from {}", from.display())
                 })?;
@@ -196,8 +285,80 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::SUCCESS)
             }
+            KbCommand::ImportRuntime { from, out } => {
+                let n = palisade_kb::import_fingerbank(
+                    &from.join("fingerbank-legacy-dhcp/dhcp_fingerprints.conf"),
+                    &out,
+                )?;
+                println!("dhcp-fingerbank.tsv  {n:>6} records");
+                let n = palisade_kb::import_satori_dhcp(&from.join("satori/dhcp.xml"), &out)?;
+                println!("dhcp-satori.tsv      {n:>6} records");
+                let n = palisade_kb::import_ja4_mapping(
+                    &from.join("ja4plus/ja4plus-mapping.csv"),
+                    &out,
+                )?;
+                println!("ja4-clients.tsv      {n:>6} records");
+                println!("run-time packs written to {}", out.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            KbCommand::TrainIdentify {
+                dataset,
+                out,
+                trees,
+            } => {
+                identify_cmd::train_model(&dataset, &out, trees)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Eval { command } => match command {
+            EvalCommand::Identify {
+                dataset,
+                folds,
+                threshold,
+                csv,
+                trees,
+            } => {
+                identify_cmd::eval(&dataset, folds, threshold, csv.as_deref(), trees)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            EvalCommand::Detect {
+                pcaps,
+                labels,
+                tolerance,
+                threads,
+                json,
+            } => {
+                detect_cmd::eval(&pcaps, &labels, tolerance, threads, json.as_deref())?;
+                Ok(ExitCode::SUCCESS)
+            }
         },
     }
+}
+
+/// Loads run-time fingerprint packs from `--kb DIR` (an error if unreadable) or, without it,
+/// from the first default location that exists.
+fn load_runtime_packs(dir: Option<&Path>) -> Result<()> {
+    let dirs: Vec<PathBuf> = match dir {
+        Some(d) => vec![d.to_path_buf()],
+        None => palisade_kb::default_pack_dirs()
+            .into_iter()
+            .filter(|d| d.is_dir())
+            .collect(),
+    };
+    if let Some(d) = dirs.first() {
+        let packs = palisade_kb::RuntimePacks::load_dir(d)
+            .with_context(|| format!("reading knowledge packs from {}", d.display()))?;
+        for h in &packs.headers {
+            tracing::info!(
+                "knowledge pack {} ({} records, {})",
+                h.pack,
+                h.records,
+                h.licence
+            );
+        }
+        palisade_kb::install_runtime_packs(packs);
+    }
+    Ok(())
 }
 
 /// Writes NDJSON flow events as flows end.

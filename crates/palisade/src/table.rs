@@ -64,6 +64,15 @@ fn short_vendor(v: &str) -> String {
     if s.is_empty() { v.to_string() } else { s }
 }
 
+fn model_os(model: Option<&str>, os: Option<&str>) -> String {
+    match (model, os) {
+        (Some(m), Some(o)) => format!("{m} / {o}"),
+        (Some(m), None) => m.to_string(),
+        (None, Some(o)) => o.to_string(),
+        (None, None) => "-".to_string(),
+    }
+}
+
 pub fn write(w: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     let s = &r.summary;
     writeln!(
@@ -83,9 +92,9 @@ pub fn write(w: &mut dyn Write, r: &Report) -> std::io::Result<()> {
         fit("IP", 15),
         fit("MAC", 17),
         fit("RSK", 3),
-        fit("VENDOR", 12),
+        fit("VENDOR", 10),
         fit("CATEGORY", 11),
-        fit("MODEL", 10),
+        fit("MODEL / OS", 14),
     )?;
     for d in &r.devices {
         let ip = d.ips.first().map(String::as_str).unwrap_or("-");
@@ -104,10 +113,10 @@ pub fn write(w: &mut dyn Write, r: &Report) -> std::io::Result<()> {
                     .as_deref()
                     .map(short_vendor)
                     .unwrap_or_else(|| "-".into()),
-                12
+                10
             ),
             fit(&cat, 11),
-            fit(d.model.as_deref().unwrap_or("-"), 10),
+            fit(&model_os(d.model.as_deref(), d.os.as_deref()), 14),
             d.confidence
         )?;
     }

@@ -33,13 +33,14 @@ pub struct TelnetText<'a> {
 /// Separates Telnet option negotiation from the printable text. Control
 /// characters other than CR, LF and TAB are dropped.
 pub fn telnet_text(payload: &[u8]) -> TelnetText<'_> {
-    if !payload.contains(&IAC) && payload.iter().all(|&b| is_kept(b) && b < 0x80) {
-        if let Ok(s) = std::str::from_utf8(payload) {
-            return TelnetText {
-                text: Cow::Borrowed(s),
-                negotiations: Vec::new(),
-            };
-        }
+    if !payload.contains(&IAC)
+        && payload.iter().all(|&b| is_kept(b) && b < 0x80)
+        && let Ok(s) = std::str::from_utf8(payload)
+    {
+        return TelnetText {
+            text: Cow::Borrowed(s),
+            negotiations: Vec::new(),
+        };
     }
     let mut text = Vec::with_capacity(payload.len());
     let mut negotiations = Vec::new();

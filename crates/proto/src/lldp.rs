@@ -70,17 +70,17 @@ pub fn parse(payload: &[u8]) -> Result<Lldp<'_>, ProtoError> {
         let mut v = r.sub(len)?;
         // The first three TLVs are mandatory and ordered.
         let expected = [1u8, 2, 3];
-        if let Some(&want) = expected.get(index) {
-            if ty != want {
-                return Err(if index == 0 {
-                    ProtoError::NotThisProtocol
-                } else {
-                    ProtoError::Malformed {
-                        offset: at,
-                        what: "LLDP mandatory TLV order",
-                    }
-                });
-            }
+        if let Some(&want) = expected.get(index)
+            && ty != want
+        {
+            return Err(if index == 0 {
+                ProtoError::NotThisProtocol
+            } else {
+                ProtoError::Malformed {
+                    offset: at,
+                    what: "LLDP mandatory TLV order",
+                }
+            });
         }
         index += 1;
         match ty {
@@ -144,10 +144,10 @@ impl LldpId<'_> {
         if self.subtype == mac_subtype && self.id.len() == 6 {
             return format_mac(self.id);
         }
-        if self.subtype == net_subtype {
-            if let [1, a, b, c, d] = self.id {
-                return format!("{a}.{b}.{c}.{d}");
-            }
+        if self.subtype == net_subtype
+            && let [1, a, b, c, d] = self.id
+        {
+            return format!("{a}.{b}.{c}.{d}");
         }
         String::from_utf8_lossy(self.id).into_owned()
     }

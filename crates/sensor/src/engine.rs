@@ -23,6 +23,8 @@ pub struct FlowApp {
     pub inspected: [u8; 2],
     pub app: Option<&'static str>,
     pub service_noted: bool,
+    /// Payload detector state (empty unless a detector follows this flow).
+    pub det: palisade_detect::FlowDet,
 }
 
 /// How many payload packets per direction the parsers look at.
@@ -38,6 +40,8 @@ pub struct EngineConfig {
     pub flow: FlowConfig,
     pub max_devices: usize,
     pub max_fragment_datagrams: usize,
+    /// Threat detectors (thresholds, caps; `enabled: false` = sensor only).
+    pub detect: palisade_detect::DetectConfig,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +50,7 @@ impl Default for EngineConfig {
             flow: FlowConfig::default(),
             max_devices: 16_384,
             max_fragment_datagrams: 1024,
+            detect: palisade_detect::DetectConfig::default(),
         }
     }
 }
@@ -66,6 +71,11 @@ pub struct Engine {
     pub counters: EngineCounters,
     next_expiry: i64,
     last_src: Option<(Mac, IpAddr)>,
+    /// Payload/flow-level detectors for the flows this worker owns.
+    pub detector: Option<palisade_detect::FlowDetector>,
+    /// Host-level detectors; only in single-threaded mode (with workers they run on the
+    /// reading thread, see `Workers::push`).
+    pub host: Option<Box<palisade_detect::HostDetector>>,
 }
 
 impl Engine {
@@ -77,7 +87,21 @@ impl Engine {
             counters: EngineCounters::default(),
             next_expiry: i64::MIN,
             last_src: None,
+            detector: cfg
+                .detect
+                .enabled
+                .then(|| palisade_detect::FlowDetector::new(cfg.detect)),
+            host: None,
         }
+    }
+
+    /// An engine that also runs the host-level detectors (single-threaded analysis).
+    pub fn with_host_detector(cfg: EngineConfig) -> Self {
+        let mut e = Engine::new(cfg);
+        if cfg.detect.enabled {
+            e.host = Some(Box::new(palisade_detect::HostDetector::new(cfg.detect)));
+        }
+        e
     }
 
     /// Processes one captured frame.
@@ -95,6 +119,9 @@ impl Engine {
         c.first_ts = Some(c.first_ts.map_or(ts, |f| f.min(ts)));
         c.last_ts = Some(c.last_ts.map_or(ts, |l| l.max(ts)));
         let mut d = decode(link_type, frame);
+        if let Some(h) = self.host.as_mut() {
+            h.packet(ts, &d, wire_len);
+        }
         let reassembled;
         if let (Transport::Fragment, Network::Ipv4(ip)) = (d.transport, d.network) {
             match self.reassembler.push(ts, &ip, d.l3_payload) {
@@ -137,13 +164,18 @@ impl Engine {
 
     /// Ends every flow (end of input) and reports them.
     pub fn finish(&mut self, sink: &mut dyn FlowSink) {
-        self.flows.drain();
+        while self.flows.drain_some(4096) > 0 {
+            self.finish_flows(sink);
+        }
         self.finish_flows(sink);
     }
 
     fn finish_flows(&mut self, sink: &mut dyn FlowSink) {
         for (rec, app) in self.flows.take_finished() {
             sink.flow(&rec, app.as_ref().and_then(|a| a.app));
+            if let (Some(det), Some(a)) = (self.detector.as_mut(), app) {
+                det.flow_end(a.det, rec.stats.last_ts);
+            }
         }
     }
 
@@ -158,6 +190,11 @@ impl Engine {
                 && dev.ttls.len() < 16
             {
                 dev.ttls.insert(ttl);
+            }
+            dev.behaviour.frame(wire_len);
+            if let (Some(proto), Some(dst)) = (d.ip_proto(), d.dst_ip()) {
+                let port = d.ports().map(|(_, p)| p);
+                dev.behaviour.ip(proto, &dst, port, d.ttl().unwrap_or(0));
             }
         }
         if let Some(dst) = d.dst_mac
@@ -288,6 +325,28 @@ impl Engine {
         // every datagram on their ports is parsed.
         let inspect = !d.payload.is_empty()
             && (proto_num == 17 || app_state.inspected[di] < INSPECT_PER_DIRECTION);
+        if proto_num == 6
+            && !d.payload.is_empty()
+            && let Some(det) = self.detector.as_mut()
+            && (app_state.inspected[di] < INSPECT_PER_DIRECTION
+                || app_state.det.wants_more(dir == Direction::ToResponder))
+        {
+            let st = u.stats;
+            det.tcp_payload(
+                &mut app_state.det,
+                &palisade_detect::TcpPayload {
+                    ts,
+                    to_server: dir == Direction::ToResponder,
+                    client: st.initiator,
+                    server: st.responder,
+                    client_port: st.initiator_port,
+                    server_port: st.responder_port,
+                    client_mac: app_state.macs[0],
+                    server_mac: app_state.macs[1],
+                    payload: d.payload,
+                },
+            );
+        }
         if inspect && proto_num == 6 {
             app_state.inspected[di] += 1;
         }
@@ -371,6 +430,9 @@ impl Engine {
         }
         if dp == 53 || sp == 53 {
             let m = proto::dns::parse(p).ok()?;
+            if let Some(det) = self.detector.as_mut() {
+                det.dns(ts, &m);
+            }
             if !m.is_response && dp == 53 {
                 for q in m.questions.iter().take(4) {
                     self.observe(ev_mac, ts, Observation::DnsQuery(q.name.clone()));

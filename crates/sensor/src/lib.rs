@@ -16,14 +16,19 @@ use palisade_inventory::{DeviceState, Inventory, identify};
 
 pub mod engine;
 pub mod report;
+mod risk;
 
 pub use engine::{Engine, EngineConfig, FlowSink};
-pub use report::{DeviceReport, FlowEvent, InputReport, Report, Summary, Warning, rfc3339};
+pub use report::{Alert, DeviceReport, FlowEvent, InputReport, Report, Summary, Warning, rfc3339};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AnalyzeOptions {
     pub threads: usize,
     pub engine: EngineConfig,
+    /// The NVD index for CVE matching (`palisade kb import nvd`); `None`: no CVE findings.
+    pub vulns: Option<Arc<palisade_risk::VulnIndex>>,
+    /// A KEV catalog newer than the embedded one (`palisade kb import kev`).
+    pub kev: Option<Arc<palisade_kb::KevCatalog>>,
 }
 
 impl Default for AnalyzeOptions {
@@ -31,6 +36,8 @@ impl Default for AnalyzeOptions {
         AnalyzeOptions {
             threads: 1,
             engine: EngineConfig::default(),
+            vulns: None,
+            kev: None,
         }
     }
 }
@@ -86,13 +93,37 @@ enum Workers {
         senders: Vec<SyncSender<Batch>>,
         pending: Vec<Batch>,
         handles: Vec<std::thread::JoinHandle<Engine>>,
+        /// Host-level detectors see every packet in order on the reading thread.
+        host: Option<Box<palisade_detect::HostDetector>>,
     },
+}
+
+/// What the detectors found, before the final merge.
+struct DetectOutput {
+    parts: Vec<palisade_detect::Aggregator>,
+    dns: Option<palisade_detect::DnsMemo>,
+}
+
+impl DetectOutput {
+    fn take(e: &mut Engine, out: &mut DetectOutput) {
+        if let Some(d) = e.detector.take() {
+            let (agg, dns) = d.into_parts();
+            out.parts.push(agg);
+            match out.dns.as_mut() {
+                Some(m) => m.merge(dns),
+                None => out.dns = Some(dns),
+            }
+        }
+        if let Some(h) = e.host.take() {
+            out.parts.push(h.finish());
+        }
+    }
 }
 
 impl Workers {
     fn new(opts: &AnalyzeOptions, sink: Box<dyn FlowSink>) -> Self {
         if opts.threads <= 1 {
-            return Workers::Inline(Box::new(Engine::new(opts.engine)), sink);
+            return Workers::Inline(Box::new(Engine::with_host_detector(opts.engine)), sink);
         }
         let n = opts.threads;
         let shared = Arc::new(Mutex::new(sink));
@@ -123,6 +154,11 @@ impl Workers {
             pending: (0..n).map(|_| Batch::new()).collect(),
             senders,
             handles,
+            host: opts
+                .engine
+                .detect
+                .enabled
+                .then(|| Box::new(palisade_detect::HostDetector::new(opts.engine.detect))),
         }
     }
 
@@ -130,9 +166,15 @@ impl Workers {
         match self {
             Workers::Inline(e, sink) => e.process(ts, lt, frame, wire, sink.as_mut()),
             Workers::Pool {
-                senders, pending, ..
+                senders,
+                pending,
+                host,
+                ..
             } => {
                 let d = palisade_packet::decode(lt, frame);
+                if let Some(h) = host.as_mut() {
+                    h.packet(ts, &d, wire);
+                }
                 let w = (palisade_packet::shard_hash(&d) % senders.len() as u64) as usize;
                 let b = &mut pending[w];
                 let start = b.buf.len() as u32;
@@ -147,18 +189,35 @@ impl Workers {
     }
 
     /// Finishes all workers and merges their state.
-    fn finish(self) -> (Inventory, TableCounters, engine::EngineCounters, u64) {
+    fn finish(
+        self,
+    ) -> (
+        Inventory,
+        TableCounters,
+        engine::EngineCounters,
+        u64,
+        DetectOutput,
+    ) {
+        let mut det = DetectOutput {
+            parts: Vec::new(),
+            dns: None,
+        };
         match self {
             Workers::Inline(mut e, mut sink) => {
                 e.finish(sink.as_mut());
                 let reasm = e.reassembler.stats.reassembled;
-                (e.inventory, e.flows.counters, e.counters, reasm)
+                DetectOutput::take(&mut e, &mut det);
+                (e.inventory, e.flows.counters, e.counters, reasm, det)
             }
             Workers::Pool {
                 senders,
                 pending,
                 handles,
+                host,
             } => {
+                if let Some(h) = host {
+                    det.parts.push(h.finish());
+                }
                 for (tx, b) in senders.iter().zip(pending) {
                     if !b.pkts.is_empty() {
                         let _ = tx.send(b);
@@ -171,7 +230,8 @@ impl Workers {
                 let mut reasm = 0;
                 for h in handles {
                     // A worker panic is a bug; degrade to what the others found.
-                    let Ok(e) = h.join() else { continue };
+                    let Ok(mut e) = h.join() else { continue };
+                    DetectOutput::take(&mut e, &mut det);
                     fc.created += e.flows.counters.created;
                     fc.evicted += e.flows.counters.evicted;
                     fc.idle_expired += e.flows.counters.idle_expired;
@@ -189,7 +249,13 @@ impl Workers {
                         None => inv = Some(e.inventory),
                     }
                 }
-                (inv.unwrap_or_else(|| Inventory::new(16)), fc, ec, reasm)
+                (
+                    inv.unwrap_or_else(|| Inventory::new(16)),
+                    fc,
+                    ec,
+                    reasm,
+                    det,
+                )
             }
         }
     }
@@ -233,8 +299,11 @@ pub fn analyze(
         }
         input_reports.push(r);
     }
-    let (inventory, flow_counters, counters, reassembled) = workers.finish();
-    let devices = build_devices(inventory.into_devices());
+    let (inventory, flow_counters, counters, reassembled, det) = workers.finish();
+    let alerts =
+        palisade_detect::finalize(&opts.engine.detect, det.parts, det.dns.as_ref(), rfc3339);
+    let devices_evicted = inventory.evicted;
+    let devices = build_devices(inventory.into_devices(), &alerts, opts);
     let elapsed = started.elapsed().as_secs_f64();
     let duration = match (counters.first_ts, counters.last_ts) {
         (Some(f), Some(l)) => (l - f) as f64 / 1e9,
@@ -245,11 +314,11 @@ pub fn analyze(
         bytes: counters.bytes,
         flows: flow_counters.created,
         devices: devices.len() as u64,
-        alerts: 0,
+        alerts: alerts.len() as u64,
         capture_duration_s: (duration * 1e6).round() / 1e6,
         elapsed_s: (elapsed * 1e6).round() / 1e6,
         flows_evicted: flow_counters.evicted,
-        devices_evicted: 0,
+        devices_evicted,
         malformed_packets: counters.malformed,
         fragments_reassembled: reassembled,
     };
@@ -259,10 +328,21 @@ pub fn analyze(
             inputs: input_reports,
             summary,
             devices,
-            alerts: Vec::new(),
+            alerts,
         },
         unusable_inputs: unusable,
     }
+}
+
+/// Runs the pipeline and returns the raw per-device state (before identification), for
+/// training and evaluating the identification model. Inputs that cannot be read are skipped.
+pub fn device_states(inputs: &[PathBuf], opts: &AnalyzeOptions) -> Vec<DeviceState> {
+    let mut workers = Workers::new(opts, Box::new(NullSink));
+    for path in inputs {
+        read_one(path, &mut workers, None, 0);
+    }
+    let finished = workers.finish();
+    finished.0.into_devices()
 }
 
 fn read_one(
@@ -302,7 +382,7 @@ fn read_one(
                 last = last.max(p.ts_ns);
                 let (ts, lt, wire) = (p.ts_ns, p.link_type.0, p.orig_len);
                 workers.push(ts, lt, p.data, wire);
-                if n % 65_536 == 0
+                if n.is_multiple_of(65_536)
                     && let Some(cb) = progress
                 {
                     cb(done_before + reader.offset());
@@ -343,38 +423,11 @@ fn read_one(
     rep
 }
 
-/// Baseline exposure from services a device offers in cleartext (the risk engine refines it).
-fn baseline_risk(d: &DeviceState) -> report::Risk {
-    let mut score = 0u32;
-    let mut reasons = Vec::new();
-    let has = |p: &str, port: u16| d.services.iter().any(|(a, b)| *a == p && *b == port);
-    if has("tcp", 23) || has("tcp", 2323) {
-        score += 40;
-        reasons.push("telnet service exposed (cleartext logins; Mirai's way in)".to_string());
-    }
-    if has("tcp", 21) {
-        score += 20;
-        reasons.push("FTP service exposed (cleartext credentials)".to_string());
-    }
-    if has("tcp", 80) && !has("tcp", 443) {
-        score += 10;
-        reasons.push("web interface over plain HTTP only".to_string());
-    }
-    if d.protocols.contains("mqtt") && !d.services.iter().any(|(_, p)| *p == 8883) {
-        score += 10;
-        reasons.push("MQTT without TLS".to_string());
-    }
-    if has("udp", 1900) {
-        score += 5;
-        reasons.push("UPnP/SSDP responder".to_string());
-    }
-    report::Risk {
-        score: score.min(100),
-        reasons,
-    }
-}
-
-fn build_devices(states: Vec<DeviceState>) -> Vec<DeviceReport> {
+fn build_devices(
+    states: Vec<DeviceState>,
+    alerts: &[Alert],
+    opts: &AnalyzeOptions,
+) -> Vec<DeviceReport> {
     let mut out: Vec<(u32, Option<IpAddr>, DeviceReport)> = states
         .into_iter()
         .map(|d| {
@@ -387,7 +440,12 @@ fn build_devices(states: Vec<DeviceState>) -> Vec<DeviceReport> {
                 let (p, n) = s.split_once('/').unwrap_or((s, "0"));
                 (p.to_string(), n.parse::<u32>().unwrap_or(0))
             });
-            let risk = baseline_risk(&d);
+            let mac = palisade_inventory::format_mac(&d.mac);
+            let assessment = risk::assess(&d, &id, &mac, alerts, opts);
+            let risk = report::Risk {
+                score: assessment.score,
+                reasons: assessment.reasons,
+            };
             let rep = DeviceReport {
                 mac: palisade_inventory::format_mac(&d.mac),
                 ips: ips.iter().map(|i| i.to_string()).collect(),
@@ -409,6 +467,9 @@ fn build_devices(states: Vec<DeviceState>) -> Vec<DeviceReport> {
                 services,
                 protocols: d.protocols.iter().map(|s| s.to_string()).collect(),
                 risk: risk.clone(),
+                cpes: assessment.cpes,
+                vulnerabilities: assessment.vulnerabilities,
+                checklist: assessment.checklist,
                 first_seen: rfc3339(d.first_seen),
                 last_seen: rfc3339(d.last_seen),
                 packets: d.packets,
@@ -432,5 +493,7 @@ fn build_devices(states: Vec<DeviceState>) -> Vec<DeviceReport> {
     out.into_iter().map(|(_, _, d)| d).collect()
 }
 
+#[cfg(test)]
+mod detect_tests;
 #[cfg(test)]
 mod tests;

@@ -77,6 +77,12 @@ pub struct DeviceReport {
     pub services: Vec<String>,
     pub protocols: Vec<String>,
     pub risk: Risk,
+    /// Candidate CPE names from banners and identification, best first (palisade-risk).
+    pub cpes: Vec<palisade_risk::CpeCandidate>,
+    /// CVEs matched against the imported NVD index (empty without one).
+    pub vulnerabilities: Vec<palisade_risk::VulnFinding>,
+    /// Observable ETSI EN 303 645 provisions: pass / fail / unknown with evidence.
+    pub checklist: Vec<palisade_risk::ChecklistItem>,
     pub first_seen: String,
     pub last_seen: String,
     pub packets: u64,
@@ -85,22 +91,8 @@ pub struct DeviceReport {
     pub mac_randomized: bool,
 }
 
-/// An alert (DESIGN.md §6). Detectors arrive with the threat-detection work.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Alert {
-    pub id: String,
-    pub kind: String,
-    pub severity: String,
-    pub device: Option<String>,
-    pub src: Option<String>,
-    pub dst: Option<String>,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub count: u64,
-    pub summary: String,
-    pub evidence: serde_json::Value,
-    pub mitre: Vec<String>,
-}
+/// An alert (DESIGN.md §6), produced by `palisade_detect`.
+pub use palisade_detect::Alert;
 
 /// One ended flow, as written to NDJSON (`"type": "flow"`).
 #[derive(Debug, Clone, Serialize, PartialEq)]

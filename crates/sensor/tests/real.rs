@@ -305,3 +305,99 @@ fn spoofed_floods_stay_bounded() {
         assert!(dev.ips.len() <= palisade_inventory::MAX_IPS + palisade_inventory::MAX_PUBLIC_SEEN);
     }
 }
+
+/// Identification golden test: every IoT Sentinel device (31 units, 27 types) gets the
+/// category of its type, and nothing is confidently wrong.
+#[test]
+fn iot_sentinel_categories() {
+    let Some(d) = shared() else { return };
+    let expected: &[(&str, &str)] = &[
+        ("Aria", "appliance"),
+        ("D-LinkCam", "camera"),
+        ("D-LinkDayCam", "camera"),
+        ("D-LinkDoorSensor", "hub"),
+        ("D-LinkHomeHub", "hub"),
+        ("D-LinkSensor", "sensor"),
+        ("D-LinkSiren", "sensor"),
+        ("D-LinkSwitch", "smart_plug"),
+        ("D-LinkWaterSensor", "sensor"),
+        ("EdimaxCam1", "camera"),
+        ("EdimaxCam2", "camera"),
+        ("EdimaxPlug1101W", "smart_plug"),
+        ("EdimaxPlug2101W", "smart_plug"),
+        ("EdnetCam1", "camera"),
+        ("EdnetCam2", "camera"),
+        ("EdnetGateway", "hub"),
+        ("HomeMaticPlug", "smart_plug"),
+        ("HueBridge", "hub"),
+        ("HueSwitch", "hub"),
+        ("Lightify", "hub"),
+        ("MAXGateway", "hub"),
+        ("SmarterCoffee", "appliance"),
+        ("TP-LinkPlugHS100", "smart_plug"),
+        ("TP-LinkPlugHS110", "smart_plug"),
+        ("WeMoInsightSwitch", "smart_plug"),
+        ("WeMoInsightSwitch2", "smart_plug"),
+        ("WeMoLink", "hub"),
+        ("WeMoSwitch", "smart_plug"),
+        ("WeMoSwitch2", "smart_plug"),
+        ("Withings", "appliance"),
+        ("iKettle2", "appliance"),
+    ];
+    let mut right = 0;
+    for (dir, cat) in expected {
+        let dir = d.join("iot-sentinel/captures").join(dir);
+        let mac = std::fs::read_to_string(dir.join("_iotdevice-mac.txt"))
+            .unwrap()
+            .trim()
+            .to_lowercase();
+        let files = pcaps_in(&dir);
+        let r = run(&files[..1], 1);
+        let dev = device(&r, &mac);
+        let got = category(dev);
+        if got == *cat {
+            right += 1;
+        } else {
+            assert!(
+                got == "unknown" || dev.confidence < 0.8,
+                "{}: confidently wrong: {got} ({}) instead of {cat}",
+                dir.display(),
+                dev.confidence
+            );
+        }
+    }
+    assert!(right >= 29, "{right}/31 categories right");
+}
+
+/// Identification of the simulated home (not training data): every device's category
+/// matches the simulator's ground truth.
+#[test]
+fn simulated_home_matches_ground_truth() {
+    let cfg = palisade_sim::SimConfig::default();
+    let dir = std::env::temp_dir().join(format!("palisade-sim-gt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("sim.pcap");
+    std::fs::write(&p, palisade_sim::generate(&cfg)).unwrap();
+    let r = run(std::slice::from_ref(&p), 1);
+    let truth = palisade_sim::ground_truth(&cfg);
+    assert!(truth.len() >= 10);
+    for t in &truth {
+        let mac = t
+            .mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let dev = device(&r, &mac);
+        assert_eq!(
+            category(dev),
+            t.category,
+            "{mac} ({} {})",
+            t.vendor,
+            t.model
+        );
+        let ip = format!("{}.{}.{}.{}", t.ip[0], t.ip[1], t.ip[2], t.ip[3]);
+        assert!(dev.ips.contains(&ip), "{mac}: {:?}", dev.ips);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -395,7 +395,7 @@ fn scan(net: &mut Net, rng: &mut Rng, cam: Host, from: u64, to: u64) {
         let burst = 2 + rng.range(0, 5);
         for _ in 0..burst {
             let dst = scan_target(rng);
-            let dport = if i % 10 == 0 { 2323 } else { 23 };
+            let dport = if i.is_multiple_of(10) { 2323 } else { 23 };
             i += 1;
             let seq = u32::from_be_bytes(dst);
             let seg = Tcp {

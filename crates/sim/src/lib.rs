@@ -179,7 +179,7 @@ mod tests {
         let mut i = 0usize;
         for p in parts {
             for &byte in p.iter() {
-                s += if i % 2 == 0 {
+                s += if i.is_multiple_of(2) {
                     u64::from(byte) << 8
                 } else {
                     u64::from(byte)
@@ -377,10 +377,10 @@ mod tests {
                 continue;
             }
             if t.flags & 0x02 != 0 {
-                if t.flags & 0x10 != 0 {
-                    if let Some(&peer) = next.get(&rev) {
-                        assert_eq!(t.ack, peer, "SYN/ACK acknowledges the SYN");
-                    }
+                if t.flags & 0x10 != 0
+                    && let Some(&peer) = next.get(&rev)
+                {
+                    assert_eq!(t.ack, peer, "SYN/ACK acknowledges the SYN");
                 }
                 next.insert(key, t.seq.wrapping_add(1));
                 continue;
@@ -391,14 +391,14 @@ mod tests {
                     .wrapping_add(t.payload.len() as u32)
                     .wrapping_add(u32::from(t.flags & 0x01));
                 checked += 1;
-                if t.flags & 0x10 != 0 {
-                    if let Some(&peer) = next.get(&rev) {
-                        // never acknowledges data that was not sent
-                        assert!(
-                            peer.wrapping_sub(t.ack) < 0x8000_0000,
-                            "ack beyond peer data on {key:?}"
-                        );
-                    }
+                if t.flags & 0x10 != 0
+                    && let Some(&peer) = next.get(&rev)
+                {
+                    // never acknowledges data that was not sent
+                    assert!(
+                        peer.wrapping_sub(t.ack) < 0x8000_0000,
+                        "ack beyond peer data on {key:?}"
+                    );
                 }
             }
         }

@@ -1,0 +1,329 @@
+//! Interop with MCUboot's imgtool 2.5 (the acceptance oracle), both directions.
+
+use palisade_firmware::enc::decrypt_image;
+use palisade_firmware::image::{Image, tlv};
+use palisade_firmware::{Key, PrivateKey, PublicKey, VerifyError, VerifyPolicy, verify};
+
+use crate::common::{TempDir, imgtool, payload, run_imgtool, s};
+
+const OPTION_SETS: &[&str] = &[
+    "-v 1.2.3+4 -H 0x200 -S 0x20000 --pad-header -s 5",
+    "-v 1.0.1 -H 0x200 --pad-header -S 0x20000 --align 4 --pad --confirm -d (1,2.0.0) --public-key-format full",
+    "-v 2.0.0 -H 0x200 --pad-header -S 0x20000 -s auto --test",
+    "-v 3.0.0 -H 0x400 --pad-header -S 0x20000 --max-align 16 --align 16 --confirm -d (1,2.0.0),(2,1.2.3+4)",
+    "-v 1.0.0 -H 0x20 --pad-header -S 0x20000 --overwrite-only --pad -L 0x20000000",
+    "-v 0.0.1 -H 0x100 --pad-header -S 0x40000 -s 0x7fffffff -R 0 --pad --sha 512",
+];
+
+fn load(path: &std::path::Path) -> Key {
+    Key::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn trusted_of(path: &std::path::Path) -> PublicKey {
+    load(path).public_key().unwrap()
+}
+
+fn our_sign(key: &std::path::Path, opts: &str, input: &[u8]) -> Vec<u8> {
+    use palisade_firmware::{Dependency, HashAlg, ImageVersion, PublicKeyFormat, SignOptions};
+    let a: Vec<&str> = opts.split_whitespace().collect();
+    let mut o = SignOptions::default();
+    let int = |s: &str| {
+        s.strip_prefix("0x")
+            .map(|h| u32::from_str_radix(h, 16).unwrap())
+            .unwrap_or_else(|| s.parse().unwrap())
+    };
+    let mut i = 0;
+    while i < a.len() {
+        let val = a.get(i + 1).copied().unwrap_or("");
+        let mut took = true;
+        match a[i] {
+            "-v" => o.version = ImageVersion::parse(val).unwrap(),
+            "-H" => o.header_size = int(val) as u16,
+            "-S" => o.slot_size = int(val),
+            "-s" => {
+                o.security_counter = Some(if val == "auto" {
+                    o.version.auto_security_counter()
+                } else {
+                    int(val)
+                })
+            }
+            "--align" => o.align = int(val),
+            "--max-align" => o.max_align = Some(int(val)),
+            "-d" => {
+                o.dependencies = val
+                    .split(')')
+                    .filter(|p| !p.trim_matches(',').is_empty())
+                    .map(|p| Dependency::parse(&format!("{})", p.trim_start_matches(','))).unwrap())
+                    .collect()
+            }
+            "--public-key-format" => o.public_key_format = PublicKeyFormat::Full,
+            "-L" => o.load_addr = Some(int(val)),
+            "-R" => o.erased_val = int(val) as u8,
+            "--sha" => o.sha = Some(HashAlg::Sha512),
+            _ => took = false,
+        }
+        if !took {
+            match a[i] {
+                "--pad-header" => o.pad_header = true,
+                "--pad" => o.pad = true,
+                "--confirm" => o.confirm = true,
+                "--test" => o.test = true,
+                "--overwrite-only" => o.overwrite_only = true,
+                f => panic!("unhandled {f}"),
+            }
+            i += 1;
+        } else {
+            i += 2;
+        }
+    }
+    let Key::Private(k) = load(key) else { panic!() };
+    palisade_firmware::sign(input, Some(&k), &o).unwrap()
+}
+
+fn pol() -> VerifyPolicy {
+    VerifyPolicy::default()
+}
+
+#[test]
+fn ed25519_images_are_byte_identical_to_imgtool() {
+    let Some(_) = imgtool() else { return };
+    let d = TempDir::new("bytes");
+    let key = d.path("k.pem");
+    assert!(run_imgtool(&["keygen", "-k", s(&key), "-t", "ed25519"]).0);
+    let app = d.path("app.bin");
+    std::fs::write(&app, payload(70_001, 9)).unwrap();
+    for opts in OPTION_SETS {
+        let out = d.path("theirs.bin");
+        let mut args = vec!["sign", "-k", s(&key)];
+        args.extend(opts.split_whitespace());
+        args.extend([s(&app), s(&out)]);
+        let (ok, msg) = run_imgtool(&args);
+        assert!(ok, "imgtool sign {opts}: {msg}");
+        let theirs = std::fs::read(&out).unwrap();
+        let ours = our_sign(&key, opts, &std::fs::read(&app).unwrap());
+        assert!(ours == theirs, "bytes differ for `{opts}`");
+    }
+}
+
+#[test]
+fn matrix_all_key_types_both_directions_and_attacks() {
+    let Some(_) = imgtool() else { return };
+    let d = TempDir::new("matrix");
+    let app = d.path("app.bin");
+    let data = payload(70_000, 11);
+    std::fs::write(&app, &data).unwrap();
+    let opts = "-v 1.2.3 -H 0x200 -S 0x20000 --pad-header -s 5";
+    for t in [
+        "ed25519",
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "rsa-2048",
+        "rsa-3072",
+    ] {
+        let key = d.path(&format!("{t}.pem"));
+        let other = d.path(&format!("{t}.other.pem"));
+        let pubk = d.path(&format!("{t}.pub.pem"));
+        assert!(run_imgtool(&["keygen", "-k", s(&key), "-t", t]).0);
+        assert!(run_imgtool(&["keygen", "-k", s(&other), "-t", t]).0);
+        let (ok, pem) = run_imgtool(&["getpub", "-k", s(&key), "-e", "pem"]);
+        assert!(ok);
+        std::fs::write(&pubk, pem).unwrap();
+        let pk = trusted_of(&key);
+        assert_eq!(
+            trusted_of(&pubk),
+            pk,
+            "{t}: public key from private and from getpub"
+        );
+        let trusted = [pk.as_trusted()];
+
+        // imgtool signs -> we verify.
+        let theirs = d.path(&format!("{t}.theirs.bin"));
+        let mut args = vec!["sign", "-k", s(&key)];
+        args.extend(opts.split_whitespace());
+        args.extend([s(&app), s(&theirs)]);
+        assert!(run_imgtool(&args).0, "imgtool sign {t}");
+        let img = std::fs::read(&theirs).unwrap();
+        let v = verify(&img, &trusted, &pol()).unwrap_or_else(|e| panic!("{t}: {e}"));
+        assert_eq!(v.security_counter, Some(5));
+
+        // We sign -> imgtool verifies (with the private and the public key file).
+        let ours = our_sign(&key, opts, &data);
+        let ours_p = d.path(&format!("{t}.ours.bin"));
+        std::fs::write(&ours_p, &ours).unwrap();
+        for k in [&key, &pubk] {
+            let (ok, msg) = run_imgtool(&["verify", "-k", s(k), s(&ours_p)]);
+            assert!(ok, "imgtool verify {t}: {msg}");
+        }
+
+        // Attacks, rejected by both.
+        let parsed = Image::parse(&ours).unwrap();
+        let sec = parsed
+            .protected
+            .unwrap()
+            .iter()
+            .find(|t| t.kind == tlv::SEC_CNT)
+            .unwrap()
+            .offset;
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("payload", {
+                let mut x = ours.clone();
+                x[4000] ^= 0x55;
+                x
+            }),
+            ("protected-tlv", {
+                let mut x = ours.clone();
+                x[sec + 4] ^= 0x01;
+                x
+            }),
+            ("truncated", ours[..ours.len() - 40].to_vec()),
+        ];
+        for (what, bad) in &cases {
+            let p = d.path("bad.bin");
+            std::fs::write(&p, bad).unwrap();
+            let (ok, _) = run_imgtool(&["verify", "-k", s(&key), s(&p)]);
+            assert!(!ok, "imgtool accepted {t} {what}");
+            let e = verify(bad, &trusted, &pol()).unwrap_err();
+            match *what {
+                "truncated" => assert!(matches!(e, VerifyError::Parse(_)), "{t} {what}: {e}"),
+                _ => assert!(
+                    matches!(e, VerifyError::HashMismatch { .. }),
+                    "{t} {what}: {e}"
+                ),
+            }
+        }
+        let (ok, _) = run_imgtool(&["verify", "-k", s(&other), s(&ours_p)]);
+        assert!(!ok, "imgtool accepted the wrong {t} key");
+        let opk = trusted_of(&other);
+        assert!(matches!(
+            verify(&ours, &[opk.as_trusted()], &pol()),
+            Err(VerifyError::UnknownKey { .. })
+        ));
+        // Downgraded security counter: our anti-rollback policy (imgtool verify has none).
+        let e = verify(
+            &img,
+            &trusted,
+            &VerifyPolicy {
+                min_security_counter: Some(6),
+                payload_is_plaintext: false,
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::Rollback {
+                    image: 5,
+                    minimum: 6,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn our_keys_work_in_imgtool() {
+    let Some(_) = imgtool() else { return };
+    let d = TempDir::new("ourkeys");
+    let app = d.path("app.bin");
+    std::fs::write(&app, payload(3000, 5)).unwrap();
+    for kind in [
+        palisade_firmware::KeyType::Ed25519,
+        palisade_firmware::KeyType::EcdsaP256,
+        palisade_firmware::KeyType::EcdsaP384,
+    ] {
+        let (k, pem) = PrivateKey::generate(kind).unwrap();
+        let key = d.path("k.pem");
+        std::fs::write(&key, pem).unwrap();
+        let out = d.path("i.bin");
+        let (ok, msg) = run_imgtool(&[
+            "sign",
+            "-k",
+            s(&key),
+            "-v",
+            "1.0.0",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x20000",
+            s(&app),
+            s(&out),
+        ]);
+        assert!(ok, "imgtool sign with our {kind:?} key: {msg}");
+        let pk = k.public_key().unwrap();
+        verify(&std::fs::read(&out).unwrap(), &[pk.as_trusted()], &pol()).unwrap();
+        let pubp = d.path("k.pub.pem");
+        std::fs::write(&pubp, pk.to_pem()).unwrap();
+        let (ok, msg) = run_imgtool(&["verify", "-k", s(&pubp), s(&out)]);
+        assert!(ok, "imgtool verify with our {kind:?} public PEM: {msg}");
+    }
+}
+
+#[test]
+fn imgtool_encrypted_x25519_images_decrypt_and_verify() {
+    let Some(_) = imgtool() else { return };
+    let d = TempDir::new("enc");
+    let app = d.path("app.bin");
+    let data = payload(10_000, 6);
+    std::fs::write(&app, &data).unwrap();
+    let sk = d.path("sign.pem");
+    let xk = d.path("x25519.pem");
+    let xpub = d.path("x25519.pub.pem");
+    assert!(run_imgtool(&["keygen", "-k", s(&sk), "-t", "ed25519"]).0);
+    assert!(run_imgtool(&["keygen", "-k", s(&xk), "-t", "x25519"]).0);
+    let (ok, pem) = run_imgtool(&["getpub", "-k", s(&xk), "-e", "pem"]);
+    assert!(ok);
+    std::fs::write(&xpub, &pem).unwrap();
+    let Key::Private(PrivateKey::X25519(xs)) = load(&xk) else {
+        panic!("x25519 key")
+    };
+    // Our derivation of the public key matches imgtool's.
+    assert_eq!(
+        palisade_firmware::enc::x25519_public(&xs),
+        load(&xpub).public_key().unwrap()
+    );
+    let pk = trusted_of(&sk);
+    for keylen in ["128", "256"] {
+        let out = d.path("enc.bin");
+        let (ok, msg) = run_imgtool(&[
+            "sign",
+            "-k",
+            s(&sk),
+            "-E",
+            s(&xpub),
+            "--encrypt-keylen",
+            keylen,
+            "-v",
+            "2.0.0",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x20000",
+            "-s",
+            "9",
+            s(&app),
+            s(&out),
+        ]);
+        assert!(ok, "{msg}");
+        let img = std::fs::read(&out).unwrap();
+        assert!(matches!(
+            verify(&img, &[pk.as_trusted()], &pol()),
+            Err(VerifyError::Encrypted { .. })
+        ));
+        let plain = decrypt_image(&img, &xs).unwrap();
+        assert_eq!(&plain[0x200..0x200 + data.len()], &data[..]);
+        let v = verify(
+            &plain,
+            &[pk.as_trusted()],
+            &VerifyPolicy {
+                min_security_counter: Some(9),
+                payload_is_plaintext: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(v.security_counter, Some(9));
+    }
+}

@@ -1,0 +1,54 @@
+//! Property tests: the parser and verifier never panic, and sign → parse round-trips.
+
+use proptest::prelude::*;
+
+use palisade_firmware::image::Image;
+use palisade_firmware::{Dependency, ImageVersion, KeyType, SignOptions, fuzzing, sign};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        fuzzing::image(&data);
+    }
+
+    #[test]
+    fn mutated_images_never_panic(
+        len in 0usize..3000,
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..8),
+        cut in any::<u16>(),
+    ) {
+        let (k, _) = palisade_firmware::PrivateKey::generate(KeyType::Ed25519).unwrap();
+        let mut img = sign(&vec![0xa5; len], Some(&k), &SignOptions {
+            header_size: 0x40, pad_header: true, security_counter: Some(3),
+            dependencies: vec![Dependency { image_id: 1, min_version: ImageVersion::default() }],
+            ..SignOptions::default()
+        }).unwrap();
+        for (pos, v) in flips {
+            let n = img.len();
+            img[usize::from(pos) % n] ^= v;
+        }
+        let c = usize::from(cut) % (img.len() + 1);
+        fuzzing::image(&img[..c]);
+        fuzzing::image(&img);
+    }
+
+    #[test]
+    fn sign_parse_round_trip(
+        len in 0usize..5000, major in any::<u8>(), minor in any::<u8>(), rev in any::<u16>(),
+        build in any::<u32>(), counter in proptest::option::of(any::<u32>()),
+        hdr in prop_oneof![Just(0x20u16), Just(0x100), Just(0x200)],
+    ) {
+        let version = ImageVersion { major, minor, revision: rev, build };
+        let img = sign(&vec![1u8; len], None, &SignOptions {
+            version, header_size: hdr, pad_header: true, security_counter: counter,
+            ..SignOptions::default()
+        }).unwrap();
+        let p = Image::parse(&img).unwrap();
+        prop_assert_eq!(p.header.version, version);
+        prop_assert_eq!(p.header.img_size as usize, len);
+        prop_assert_eq!(p.security_counter(), counter);
+        prop_assert_eq!(p.end(), img.len());
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests for palisade-update (one binary, modules per area).
+
+mod common;
+mod interop;
+mod ours;
+mod props;
