@@ -25,6 +25,8 @@ pub struct FlowApp {
     pub service_noted: bool,
     /// Payload detector state (empty unless a detector follows this flow).
     pub det: palisade_detect::FlowDet,
+    /// Signature-rule state (allocated only when `--rules` is given).
+    pub rules: Option<Box<palisade_rules::FlowRules>>,
 }
 
 /// How many payload packets per direction the parsers look at.
@@ -71,11 +73,16 @@ pub struct Engine {
     pub counters: EngineCounters,
     next_expiry: i64,
     last_src: Option<(Mac, IpAddr)>,
+    /// Recently parsed discovery datagrams (mDNS/SSDP announcements repeat verbatim); a
+    /// repeat only re-asserts facts already recorded, so it is not parsed again.
+    seen_discovery: Box<[u64]>,
     /// Payload/flow-level detectors for the flows this worker owns.
     pub detector: Option<palisade_detect::FlowDetector>,
     /// Host-level detectors; only in single-threaded mode (with workers they run on the
     /// reading thread, see `Workers::push`).
     pub host: Option<Box<palisade_detect::HostDetector>>,
+    /// Signature rules (opt-in: `analyze --rules DIR`); `None` costs one branch per packet.
+    pub rules: Option<palisade_rules::RuleEngine>,
 }
 
 impl Engine {
@@ -87,11 +94,13 @@ impl Engine {
             counters: EngineCounters::default(),
             next_expiry: i64::MIN,
             last_src: None,
+            seen_discovery: vec![0u64; DISCOVERY_CACHE].into_boxed_slice(),
             detector: cfg
                 .detect
                 .enabled
                 .then(|| palisade_detect::FlowDetector::new(cfg.detect)),
             host: None,
+            rules: None,
         }
     }
 
@@ -347,6 +356,10 @@ impl Engine {
                 },
             );
         }
+        if let Some(re) = self.rules.as_mut() {
+            let dev = if src_local { d.src_mac } else { None };
+            crate::rules::packet(re, &mut app_state.rules, ts, d, &meta, dir, u.stats, dev);
+        }
         if inspect && proto_num == 6 {
             app_state.inspected[di] += 1;
         }
@@ -372,6 +385,15 @@ impl Engine {
                 st.app = Some(a);
             }
         }
+    }
+
+    /// True when this exact discovery datagram from this sender was parsed recently.
+    fn discovery_repeat(&mut self, mac: Option<Mac>, sp: u16, dp: u16, p: &[u8]) -> bool {
+        let key = discovery_key(mac, sp, dp, p);
+        let slot = &mut self.seen_discovery[(key as usize) % DISCOVERY_CACHE];
+        let repeat = *slot == key;
+        *slot = key;
+        repeat
     }
 
     fn udp_app(
@@ -422,6 +444,9 @@ impl Engine {
             return Some("dhcp");
         }
         if sp == 5353 || dp == 5353 {
+            if self.discovery_repeat(ev_mac, sp, dp, p) {
+                return Some("mdns");
+            }
             let m = proto::dns::parse(p).ok()?;
             if m.is_response {
                 self.mdns_response(ts, ev_mac, &m);
@@ -441,6 +466,9 @@ impl Engine {
             return Some("dns");
         }
         if dp == 1900 || sp == 1900 {
+            if self.discovery_repeat(ev_mac, sp, dp, p) {
+                return Some("ssdp");
+            }
             let s = proto::ssdp::parse(p).ok()?;
             match s.kind {
                 proto::ssdp::SsdpKind::MSearch => self.observe(
@@ -690,6 +718,28 @@ impl Engine {
             _ => None,
         }
     }
+}
+
+/// Slots of the discovery repeat cache (direct-mapped, 32 KiB).
+const DISCOVERY_CACHE: usize = 4096;
+
+/// 64-bit key of (sender, ports, payload); never 0 so an empty slot cannot match.
+fn discovery_key(mac: Option<Mac>, sp: u16, dp: u16, p: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let m = mac.map_or(0u64, |m| {
+        u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
+    });
+    let mut h = (m ^ ((sp as u64) << 48) ^ ((dp as u64) << 32) ^ p.len() as u64).wrapping_mul(K);
+    let mut chunks = p.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(a)).wrapping_mul(K);
+    }
+    let mut a = [0u8; 8];
+    a[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(a)).wrapping_mul(K);
+    h | 1
 }
 
 fn to_addr(ip: IpAddr) -> palisade_flow::Addr {
