@@ -567,6 +567,7 @@ pub fn identify(d: &DeviceState) -> Identity {
                 if let Some(o) = os_from_user_agent(&ua) {
                     set_os(0.4, o, &mut os);
                 }
+                runtime_user_agent(&ua, &mut v, &mut os);
             }
             Observation::HttpUserAgent(ua) => {
                 let l = lc(&ua);
@@ -593,6 +594,7 @@ pub fn identify(d: &DeviceState) -> Identity {
                 if let Some(o) = os_from_user_agent(&ua) {
                     set_os(0.45, o, &mut os);
                 }
+                runtime_user_agent(&ua, &mut v, &mut os);
             }
             Observation::HttpServer(s) => {
                 v.note("http", format!("Server: {s}"), 0.2);
@@ -796,6 +798,23 @@ pub fn identify(d: &DeviceState) -> Identity {
         mac_randomized: randomized,
         is_router: router,
         evidence,
+    }
+}
+
+/// User-agent fingerprints from run-time packs (satori), when loaded.
+fn runtime_user_agent(ua: &str, v: &mut Votes, os: &mut Option<(f64, String)>) {
+    let Some(rt) = palisade_kb::runtime_packs() else {
+        return;
+    };
+    for fp in rt.user_agent(ua, 2) {
+        let detail = format!("User-Agent {ua} matches {} ({})", fp.name, fp.source);
+        match fp.category {
+            Some(c) => v.vote(c, 0.3, "kb:user-agent", detail),
+            None => v.note("kb:user-agent", detail, 0.15),
+        }
+        if let Some(o) = &fp.os {
+            set_os(0.35, o.clone(), os);
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::format::{Header, KbError, csv_fields, split_pack};
 
 pub const DHCP_PACK: &str = "dhcp-fingerprints";
 pub const JA4_PACK: &str = "ja4-clients";
+pub const UA_PACK: &str = "http-user-agents";
 const FORMAT: u32 = 1;
 
 /// One DHCP fingerprint entry.
@@ -44,6 +45,9 @@ pub struct RuntimePacks {
     prl: HashMap<String, Vec<DhcpFingerprint>>,
     vendor_class: HashMap<String, Vec<DhcpFingerprint>>,
     ja4: HashMap<String, Ja4Client>,
+    ua_exact: HashMap<String, DhcpFingerprint>,
+    /// (lower-case substring, fingerprint), longest first.
+    ua_partial: Vec<(String, DhcpFingerprint)>,
     /// Headers of the packs read.
     pub headers: Vec<Header>,
 }
@@ -75,11 +79,56 @@ impl RuntimePacks {
             match h.pack.as_str() {
                 DHCP_PACK => p.add_dhcp(&text, &origin)?,
                 JA4_PACK => p.add_ja4(&text, &origin)?,
+                UA_PACK => p.add_ua(&text, &origin)?,
                 _ => continue,
             }
             p.headers.push(h);
         }
+        p.ua_partial
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Ok(p)
+    }
+
+    fn add_ua(&mut self, text: &str, origin: &str) -> Result<(), KbError> {
+        let (h, lines) = split_pack(text, origin, UA_PACK, FORMAT)?;
+        for (n, line) in lines {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() != 5 {
+                return Err(KbError::parse(origin, n, "expected 5 tab-separated fields"));
+            }
+            let fp = DhcpFingerprint {
+                name: f[2].to_string(),
+                os: Some(f[3].to_string()).filter(|s| !s.is_empty()),
+                category: f[4].parse().ok().filter(|c| *c != Category::Unknown),
+                source: h.source.clone(),
+            };
+            match f[0] {
+                "exact" => {
+                    self.ua_exact.insert(f[1].to_string(), fp);
+                }
+                "partial" if f[1].len() >= 3 => {
+                    self.ua_partial.push((f[1].to_ascii_lowercase(), fp));
+                }
+                "partial" => {}
+                _ => return Err(KbError::parse(origin, n, "match must be exact or partial")),
+            }
+        }
+        Ok(())
+    }
+
+    /// User-agent fingerprints for `ua`: an exact match, else the most specific (longest)
+    /// substring matches, at most `max`.
+    pub fn user_agent(&self, ua: &str, max: usize) -> Vec<&DhcpFingerprint> {
+        if let Some(f) = self.ua_exact.get(ua) {
+            return vec![f];
+        }
+        let l = ua.to_ascii_lowercase();
+        self.ua_partial
+            .iter()
+            .filter(|(pat, _)| l.contains(pat.as_str()))
+            .map(|(_, f)| f)
+            .take(max)
+            .collect()
     }
 
     fn add_dhcp(&mut self, text: &str, origin: &str) -> Result<(), KbError> {
@@ -144,7 +193,11 @@ impl RuntimePacks {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.prl.is_empty() && self.vendor_class.is_empty() && self.ja4.is_empty()
+        self.prl.is_empty()
+            && self.vendor_class.is_empty()
+            && self.ja4.is_empty()
+            && self.ua_exact.is_empty()
+            && self.ua_partial.is_empty()
     }
 }
 
@@ -390,6 +443,41 @@ pub fn import_satori_dhcp(xml: &Path, out: &Path) -> Result<usize, KbError> {
     write_pack(out, "dhcp-satori.tsv", header, rows)
 }
 
+/// Imports satori `webuseragent.xml` (GPL-2.0) user-agent tests into `out/http-user-agents.tsv`.
+pub fn import_satori_useragents(xml: &Path, out: &Path) -> Result<usize, KbError> {
+    let text = std::fs::read_to_string(xml).map_err(|e| KbError::io(xml, e))?;
+    let mut rows = Vec::new();
+    let (mut name, mut os, mut cat) = (String::new(), String::new(), "unknown");
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with("<fingerprint ") {
+            name = clean(&attr(l, "name").unwrap_or_default());
+            os = clean(&attr(l, "os_name").unwrap_or_default());
+            let dt = attr(l, "device_type").unwrap_or_default();
+            cat = category_of(&dt).map(|c| c.as_str()).unwrap_or("unknown");
+            if name.is_empty() {
+                return Err(KbError::parse(xml, n + 1, "fingerprint without a name"));
+            }
+        } else if l.starts_with("<test ")
+            && let (Some(m), Some(ua)) = (attr(l, "matchtype"), attr(l, "webuseragent"))
+            && (m == "exact" || m == "partial")
+        {
+            rows.push(format!("{m}\t{}\t{name}\t{os}\t{cat}", clean(&ua)));
+        }
+    }
+    rows.sort();
+    rows.dedup();
+    let header = Header {
+        pack: UA_PACK.into(),
+        format_version: FORMAT,
+        source: "satori fingerprints/webuseragent.xml".into(),
+        source_version: "xnih/satori 73fa88fe (2025-12-23)".into(),
+        licence: "GPL-2.0 — run-time pack, never embedded".into(),
+        records: rows.len(),
+    };
+    write_pack(out, "http-user-agents.tsv", header, rows)
+}
+
 /// Imports the JA4 (TLS client, BSD-3) column of FoxIO's `ja4plus-mapping.csv` into
 /// `out/ja4-clients.tsv`. The JA4+ columns (FoxIO licence) are not imported.
 pub fn import_ja4_mapping(csv: &Path, out: &Path) -> Result<usize, KbError> {
@@ -467,8 +555,19 @@ mod tests {
         assert!(n > 700, "{n}");
         let n = import_ja4_mapping(&kb.join("ja4plus/ja4plus-mapping.csv"), &out).unwrap();
         assert!((20..=40).contains(&n), "{n}");
+        let n = import_satori_useragents(&kb.join("satori/webuseragent.xml"), &out).unwrap();
+        assert!(n > 3000, "{n}");
         let p = RuntimePacks::load_dir(&out).unwrap();
-        assert_eq!(p.headers.len(), 3);
+        assert_eq!(p.headers.len(), 4);
+        // satori's Echo Dot user-agent test is a substring match.
+        assert!(
+            p.user_agent(
+                "Dalvik/2.1.0 (Linux; U; Android 7.1.2; Echo_Dot Build/NS6264)",
+                3
+            )
+            .iter()
+            .any(|f| f.name == "Amazon Echo Dot")
+        );
         // Windows 98SE's list from the Fingerbank dump.
         assert!(
             p.dhcp_by_prl("15,3,6,44,46,47,43,77")

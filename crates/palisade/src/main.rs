@@ -298,6 +298,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     &out,
                 )?;
                 println!("ja4-clients.tsv      {n:>6} records");
+                let n = palisade_kb::import_satori_useragents(
+                    &from.join("satori/webuseragent.xml"),
+                    &out,
+                )?;
+                println!("http-user-agents.tsv {n:>6} records");
                 println!("run-time packs written to {}", out.display());
                 Ok(ExitCode::SUCCESS)
             }

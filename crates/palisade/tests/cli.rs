@@ -294,7 +294,12 @@ fn runtime_packs_feed_identification() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for f in ["dhcp-fingerbank.tsv", "dhcp-satori.tsv", "ja4-clients.tsv"] {
+    for f in [
+        "dhcp-fingerbank.tsv",
+        "dhcp-satori.tsv",
+        "ja4-clients.tsv",
+        "http-user-agents.tsv",
+    ] {
         assert!(dir.join(f).is_file(), "{f}");
     }
     let o = analyze(&[
