@@ -32,6 +32,10 @@ pub enum Kind {
     DnsDga,
     ProtoInsecure,
     TlsWeak,
+    /// A signature-rule match (`palisade-rules`); severity per rule.
+    Signature,
+    /// `anomaly.behaviour`: the behavioural anomaly detector (palisade-anomaly).
+    AnomalyBehaviour,
 }
 
 impl Kind {
@@ -52,6 +56,8 @@ impl Kind {
             Kind::DnsDga => "dns.dga",
             Kind::ProtoInsecure => "proto.insecure",
             Kind::TlsWeak => "tls.weak",
+            Kind::Signature => "ids.signature",
+            Kind::AnomalyBehaviour => "anomaly.behaviour",
         }
     }
 
@@ -69,6 +75,8 @@ impl Kind {
             | Kind::DnsTunnel
             | Kind::DnsDga => Severity::Medium,
             Kind::ProtoInsecure | Kind::TlsWeak => Severity::Low,
+            Kind::Signature => Severity::Medium,
+            Kind::AnomalyBehaviour => Severity::Medium,
         }
     }
 
@@ -89,6 +97,8 @@ impl Kind {
             Kind::DnsDga => &["T1568.002"],
             Kind::ProtoInsecure => &["T1040", "T0885"],
             Kind::TlsWeak => &["T1557"],
+            Kind::Signature => &[],
+            Kind::AnomalyBehaviour => &[],
         }
     }
 }

@@ -254,17 +254,7 @@ impl<T: Default> FlowTable<T> {
         if let Some(i) = idx {
             let s = &self.slots[i as usize].stats;
             if m.ts_ns - s.last_ts > self.idle_timeout_for(s.state) {
-                let reason = match s.state {
-                    TcpState::Closed => EndReason::Fin,
-                    TcpState::Reset => EndReason::Rst,
-                    _ => EndReason::IdleTimeout,
-                };
-                if reason == EndReason::IdleTimeout {
-                    self.counters.idle_expired += 1;
-                } else {
-                    self.counters.closed += 1;
-                }
-                self.remove(i, reason);
+                self.end_idle(i);
                 idx = None;
             }
         }
@@ -462,18 +452,23 @@ impl<T: Default> FlowTable<T> {
             if now_ns - s.last_ts <= self.cfg.idle_timeout_ns && now_ns - s.last_ts <= timeout {
                 break;
             }
-            let reason = match s.state {
-                TcpState::Closed => EndReason::Fin,
-                TcpState::Reset => EndReason::Rst,
-                _ => EndReason::IdleTimeout,
-            };
-            if reason == EndReason::IdleTimeout {
-                self.counters.idle_expired += 1;
-            } else {
-                self.counters.closed += 1;
-            }
-            self.remove(t, reason);
+            self.end_idle(t);
         }
+    }
+
+    /// Ends a flow that went quiet: closed/reset connections by FIN/RST, others by timeout.
+    fn end_idle(&mut self, i: u32) {
+        let reason = match self.slots[i as usize].stats.state {
+            TcpState::Closed => EndReason::Fin,
+            TcpState::Reset => EndReason::Rst,
+            _ => EndReason::IdleTimeout,
+        };
+        if reason == EndReason::IdleTimeout {
+            self.counters.idle_expired += 1;
+        } else {
+            self.counters.closed += 1;
+        }
+        self.remove(i, reason);
     }
 
     /// Closed TCP connections linger briefly for late packets, then go.

@@ -405,31 +405,44 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     )
 }
 
-/// Imports satori `dhcp.xml` (GPL-2.0) exact option-55 and vendor-class tests into
-/// `out/dhcp-satori.tsv`.
-pub fn import_satori_dhcp(xml: &Path, out: &Path) -> Result<usize, KbError> {
+/// Walks a satori fingerprint XML file line by line, calling `test` with the current
+/// fingerprint's "name\tos\tcategory" columns and each `<test .../>` tag.
+fn walk_satori(xml: &Path, mut test: impl FnMut(&str, &str)) -> Result<(), KbError> {
     let text = std::fs::read_to_string(xml).map_err(|e| KbError::io(xml, e))?;
-    let mut rows = Vec::new();
-    let (mut name, mut os, mut cat) = (String::new(), String::new(), "unknown");
+    let mut fp = String::new();
     for (n, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.starts_with("<fingerprint ") {
-            name = clean(&attr(l, "name").unwrap_or_default());
-            os = clean(&attr(l, "os_name").unwrap_or_default());
-            let dt = attr(l, "device_type").unwrap_or_default();
-            cat = category_of(&dt).map(|c| c.as_str()).unwrap_or("unknown");
+            let name = clean(&attr(l, "name").unwrap_or_default());
             if name.is_empty() {
                 return Err(KbError::parse(xml, n + 1, "fingerprint without a name"));
             }
-        } else if l.starts_with("<test ") && attr(l, "matchtype").as_deref() == Some("exact") {
-            if let Some(p) = attr(l, "dhcpoption55") {
-                rows.push(format!("prl\t{}\t{name}\t{os}\t{cat}", p.replace(' ', "")));
-            }
-            if let Some(v) = attr(l, "dhcpvendorcode") {
-                rows.push(format!("vendor\t{}\t{name}\t{os}\t{cat}", clean(&v)));
-            }
+            let os = clean(&attr(l, "os_name").unwrap_or_default());
+            let dt = attr(l, "device_type").unwrap_or_default();
+            let cat = category_of(&dt).map(|c| c.as_str()).unwrap_or("unknown");
+            fp = format!("{name}\t{os}\t{cat}");
+        } else if l.starts_with("<test ") && !fp.is_empty() {
+            test(&fp, l);
         }
     }
+    Ok(())
+}
+
+/// Imports satori `dhcp.xml` (GPL-2.0) exact option-55 and vendor-class tests into
+/// `out/dhcp-satori.tsv`.
+pub fn import_satori_dhcp(xml: &Path, out: &Path) -> Result<usize, KbError> {
+    let mut rows = Vec::new();
+    walk_satori(xml, |fp, test| {
+        if attr(test, "matchtype").as_deref() != Some("exact") {
+            return;
+        }
+        if let Some(p) = attr(test, "dhcpoption55") {
+            rows.push(format!("prl\t{}\t{fp}", p.replace(' ', "")));
+        }
+        if let Some(v) = attr(test, "dhcpvendorcode") {
+            rows.push(format!("vendor\t{}\t{fp}", clean(&v)));
+        }
+    })?;
     rows.sort();
     rows.dedup();
     let header = Header {
@@ -445,26 +458,14 @@ pub fn import_satori_dhcp(xml: &Path, out: &Path) -> Result<usize, KbError> {
 
 /// Imports satori `webuseragent.xml` (GPL-2.0) user-agent tests into `out/http-user-agents.tsv`.
 pub fn import_satori_useragents(xml: &Path, out: &Path) -> Result<usize, KbError> {
-    let text = std::fs::read_to_string(xml).map_err(|e| KbError::io(xml, e))?;
     let mut rows = Vec::new();
-    let (mut name, mut os, mut cat) = (String::new(), String::new(), "unknown");
-    for (n, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.starts_with("<fingerprint ") {
-            name = clean(&attr(l, "name").unwrap_or_default());
-            os = clean(&attr(l, "os_name").unwrap_or_default());
-            let dt = attr(l, "device_type").unwrap_or_default();
-            cat = category_of(&dt).map(|c| c.as_str()).unwrap_or("unknown");
-            if name.is_empty() {
-                return Err(KbError::parse(xml, n + 1, "fingerprint without a name"));
-            }
-        } else if l.starts_with("<test ")
-            && let (Some(m), Some(ua)) = (attr(l, "matchtype"), attr(l, "webuseragent"))
+    walk_satori(xml, |fp, test| {
+        if let (Some(m), Some(ua)) = (attr(test, "matchtype"), attr(test, "webuseragent"))
             && (m == "exact" || m == "partial")
         {
-            rows.push(format!("{m}\t{}\t{name}\t{os}\t{cat}", clean(&ua)));
+            rows.push(format!("{m}\t{}\t{fp}", clean(&ua)));
         }
-    }
+    })?;
     rows.sort();
     rows.dedup();
     let header = Header {

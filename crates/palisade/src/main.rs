@@ -11,10 +11,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use palisade_sensor::{AnalyzeOptions, FlowEvent, FlowSink, NullSink, Report};
 
+mod anomaly_cmd;
 mod detect_cmd;
 mod firmware_cmd;
 mod identify_cmd;
+mod mud_cmd;
 mod risk_cmd;
+mod rules_cmd;
+mod serve_cmd;
 mod table;
 mod update_cmd;
 
@@ -46,6 +50,9 @@ enum Command {
         seed: u64,
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Also start the hub and console on the demo data (PALISADE_LISTEN, default 127.0.0.1:8443).
+        #[arg(long)]
+        serve: bool,
     },
     /// Analyse pcap/pcapng captures (gzip accepted) offline.
     Analyze {
@@ -73,6 +80,22 @@ enum Command {
         /// Sensor only: run no threat detectors (for benchmarking their cost).
         #[arg(long, hide = true)]
         no_detect: bool,
+        /// Signature rules (Suricata syntax): a directory of *.rules files or one file.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Behavioural anomaly model (`eval anomaly --save-model`): adds `anomaly.behaviour` alerts.
+        #[arg(long)]
+        anomaly: Option<PathBuf>,
+    },
+    /// Signature rules: `check DIR` prints which rules are supported and why not.
+    Rules {
+        #[command(subcommand)]
+        command: rules_cmd::RulesCommand,
+    },
+    /// RFC 8520 MUD profiles: learn from captures, check traffic, compile to nftables.
+    Mud {
+        #[command(subcommand)]
+        command: mud_cmd::MudCommand,
     },
     /// MCUboot firmware images: keygen, getpub, sign, verify, inspect, decrypt (imgtool-compatible).
     Firmware {
@@ -90,6 +113,10 @@ enum Command {
         command: KbCommand,
     },
     /// Accuracy on labelled data.
+    /// The hub: REST API, web console, ingest (SQLite store, TLS, users and roles).
+    Serve(serve_cmd::ServeArgs),
+    /// Send `analyze --format ndjson` output to a hub.
+    Push(serve_cmd::PushArgs),
     Eval {
         #[command(subcommand)]
         command: EvalCommand,
@@ -131,6 +158,8 @@ enum EvalCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Anomaly detection: per-packet scores on a stream, or AUC / TPR at FPR on labelled captures.
+    Anomaly(anomaly_cmd::AnomalyArgs),
 }
 
 #[derive(Subcommand)]
@@ -203,6 +232,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_flows,
             idle_timeout,
             no_detect,
+            rules,
+            anomaly,
         } => {
             let mut opts = AnalyzeOptions {
                 threads: threads.clamp(1, 64),
@@ -213,6 +244,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             opts.engine.flow.max_flows = max_flows.max(1);
             opts.engine.flow.idle_timeout_ns = (idle_timeout.max(1) as i64) * 1_000_000_000;
             opts.engine.detect.enabled = !no_detect;
+            opts.rules = rules.as_deref().map(rules_cmd::load).transpose()?;
+            opts.anomaly = anomaly
+                .as_deref()
+                .map(anomaly_cmd::load_model)
+                .transpose()?;
             analyze_and_print(&inputs, &opts, format, output.as_deref())
         }
         Command::Demo {
@@ -220,6 +256,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             write_pcap,
             seed,
             output,
+            serve,
         } => {
             let cfg = palisade_sim::SimConfig {
                 seed,
@@ -239,6 +276,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bytes.len(),
                 path.display()
             );
+            if serve {
+                let o = palisade_sensor::analyze(
+                    std::slice::from_ref(&path),
+                    &AnalyzeOptions::default(),
+                    Box::new(NullSink),
+                    None,
+                );
+                return serve_cmd::demo_serve(&o.report);
+            }
             let code = analyze_and_print(
                 std::slice::from_ref(&path),
                 &AnalyzeOptions::default(),
@@ -251,6 +297,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(code?)
         }
+        Command::Mud { command } => mud_cmd::run(command),
+        Command::Rules { command } => rules_cmd::run(command),
         Command::Firmware { command } => firmware_cmd::run(command),
         Command::Update { command } => update_cmd::run(command),
         Command::Kb { command } => match command {
@@ -315,6 +363,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Serve(a) => serve_cmd::serve(a),
+        Command::Push(a) => serve_cmd::push(a),
         Command::Eval { command } => match command {
             EvalCommand::Identify {
                 dataset,
@@ -336,6 +386,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 detect_cmd::eval(&pcaps, &labels, tolerance, threads, json.as_deref())?;
                 Ok(ExitCode::SUCCESS)
             }
+            EvalCommand::Anomaly(a) => anomaly_cmd::run(a).map(|()| ExitCode::SUCCESS),
         },
     }
 }

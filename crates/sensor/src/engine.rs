@@ -25,6 +25,8 @@ pub struct FlowApp {
     pub service_noted: bool,
     /// Payload detector state (empty unless a detector follows this flow).
     pub det: palisade_detect::FlowDet,
+    /// Signature-rule state (allocated only when `--rules` is given).
+    pub rules: Option<Box<palisade_rules::FlowRules>>,
 }
 
 /// How many payload packets per direction the parsers look at.
@@ -79,6 +81,8 @@ pub struct Engine {
     /// Host-level detectors; only in single-threaded mode (with workers they run on the
     /// reading thread, see `Workers::push`).
     pub host: Option<Box<palisade_detect::HostDetector>>,
+    /// Signature rules (opt-in: `analyze --rules DIR`); `None` costs one branch per packet.
+    pub rules: Option<palisade_rules::RuleEngine>,
 }
 
 impl Engine {
@@ -96,6 +100,7 @@ impl Engine {
                 .enabled
                 .then(|| palisade_detect::FlowDetector::new(cfg.detect)),
             host: None,
+            rules: None,
         }
     }
 
@@ -350,6 +355,10 @@ impl Engine {
                     payload: d.payload,
                 },
             );
+        }
+        if let Some(re) = self.rules.as_mut() {
+            let dev = if src_local { d.src_mac } else { None };
+            crate::rules::packet(re, &mut app_state.rules, ts, d, &meta, dir, u.stats, dev);
         }
         if inspect && proto_num == 6 {
             app_state.inspected[di] += 1;

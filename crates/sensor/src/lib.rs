@@ -14,9 +14,11 @@ use std::time::Instant;
 use palisade_flow::{FlowRecord, TableCounters};
 use palisade_inventory::{DeviceState, Inventory, identify};
 
+mod anomaly;
 pub mod engine;
 pub mod report;
 mod risk;
+pub mod rules;
 
 pub use engine::{Engine, EngineConfig, FlowSink};
 pub use report::{Alert, DeviceReport, FlowEvent, InputReport, Report, Summary, Warning, rfc3339};
@@ -29,6 +31,11 @@ pub struct AnalyzeOptions {
     pub vulns: Option<Arc<palisade_risk::VulnIndex>>,
     /// A KEV catalog newer than the embedded one (`palisade kb import kev`).
     pub kev: Option<Arc<palisade_kb::KevCatalog>>,
+    /// Signature rules (`analyze --rules DIR`); `None`: no rule matching at all.
+    pub rules: Option<Arc<palisade_rules::RuleSet>>,
+    /// A trained behavioural anomaly model (`analyze --anomaly MODEL`); `None` (the default):
+    /// the anomaly stage does not exist and costs nothing per packet.
+    pub anomaly: Option<Arc<palisade_anomaly::Model>>,
 }
 
 impl Default for AnalyzeOptions {
@@ -38,6 +45,8 @@ impl Default for AnalyzeOptions {
             engine: EngineConfig::default(),
             vulns: None,
             kev: None,
+            rules: None,
+            anomaly: None,
         }
     }
 }
@@ -88,13 +97,14 @@ impl Batch {
 const BATCH_PACKETS: usize = 512;
 
 enum Workers {
-    Inline(Box<Engine>, Box<dyn FlowSink>),
+    Inline(Box<Engine>, Box<dyn FlowSink>, Option<Box<anomaly::Stage>>),
     Pool {
         senders: Vec<SyncSender<Batch>>,
         pending: Vec<Batch>,
         handles: Vec<std::thread::JoinHandle<Engine>>,
         /// Host-level detectors see every packet in order on the reading thread.
         host: Option<Box<palisade_detect::HostDetector>>,
+        anomaly: Option<Box<anomaly::Stage>>,
     },
 }
 
@@ -102,6 +112,8 @@ enum Workers {
 struct DetectOutput {
     parts: Vec<palisade_detect::Aggregator>,
     dns: Option<palisade_detect::DnsMemo>,
+    /// Signature-rule events of all workers (thresholds not yet applied).
+    rule_events: Vec<palisade_rules::RuleEvent>,
 }
 
 impl DetectOutput {
@@ -117,13 +129,24 @@ impl DetectOutput {
         if let Some(h) = e.host.take() {
             out.parts.push(h.finish());
         }
+        if let Some(r) = e.rules.take() {
+            out.rule_events.extend(r.events);
+        }
     }
+}
+
+/// The anomaly stage, only when a model was given.
+fn anomaly_stage(opts: &AnalyzeOptions) -> Option<Box<anomaly::Stage>> {
+    let m = opts.anomaly.as_ref()?;
+    Some(Box::new(anomaly::Stage::new(m, &opts.engine.detect)))
 }
 
 impl Workers {
     fn new(opts: &AnalyzeOptions, sink: Box<dyn FlowSink>) -> Self {
         if opts.threads <= 1 {
-            return Workers::Inline(Box::new(Engine::with_host_detector(opts.engine)), sink);
+            let mut e = Engine::with_host_detector(opts.engine);
+            e.rules = opts.rules.clone().map(palisade_rules::RuleEngine::new);
+            return Workers::Inline(Box::new(e), sink, anomaly_stage(opts));
         }
         let n = opts.threads;
         let shared = Arc::new(Mutex::new(sink));
@@ -135,8 +158,10 @@ impl Workers {
         for _ in 0..n {
             let (tx, rx): (SyncSender<Batch>, Receiver<Batch>) = sync_channel(4);
             let mut sink = SharedSink(shared.clone());
+            let rules = opts.rules.clone();
             let h = std::thread::spawn(move || {
                 let mut e = Engine::new(cfg);
+                e.rules = rules.map(palisade_rules::RuleEngine::new);
                 while let Ok(b) = rx.recv() {
                     for &(ts, lt, s, l, w) in &b.pkts {
                         let s = s as usize;
@@ -159,21 +184,31 @@ impl Workers {
                 .detect
                 .enabled
                 .then(|| Box::new(palisade_detect::HostDetector::new(opts.engine.detect))),
+            anomaly: anomaly_stage(opts),
         }
     }
 
     fn push(&mut self, ts: i64, lt: u32, frame: &[u8], wire: u32) {
         match self {
-            Workers::Inline(e, sink) => e.process(ts, lt, frame, wire, sink.as_mut()),
+            Workers::Inline(e, sink, anomaly) => {
+                if let Some(a) = anomaly.as_mut() {
+                    a.packet(ts, &palisade_packet::decode(lt, frame), wire);
+                }
+                e.process(ts, lt, frame, wire, sink.as_mut())
+            }
             Workers::Pool {
                 senders,
                 pending,
                 host,
+                anomaly,
                 ..
             } => {
                 let d = palisade_packet::decode(lt, frame);
                 if let Some(h) = host.as_mut() {
                     h.packet(ts, &d, wire);
+                }
+                if let Some(a) = anomaly.as_mut() {
+                    a.packet(ts, &d, wire);
                 }
                 let w = (palisade_packet::shard_hash(&d) % senders.len() as u64) as usize;
                 let b = &mut pending[w];
@@ -201,9 +236,13 @@ impl Workers {
         let mut det = DetectOutput {
             parts: Vec::new(),
             dns: None,
+            rule_events: Vec::new(),
         };
         match self {
-            Workers::Inline(mut e, mut sink) => {
+            Workers::Inline(mut e, mut sink, anomaly) => {
+                if let Some(a) = anomaly {
+                    det.parts.push(a.finish());
+                }
                 e.finish(sink.as_mut());
                 let reasm = e.reassembler.stats.reassembled;
                 DetectOutput::take(&mut e, &mut det);
@@ -214,9 +253,13 @@ impl Workers {
                 pending,
                 handles,
                 host,
+                anomaly,
             } => {
                 if let Some(h) = host {
                     det.parts.push(h.finish());
+                }
+                if let Some(a) = anomaly {
+                    det.parts.push(a.finish());
                 }
                 for (tx, b) in senders.iter().zip(pending) {
                     if !b.pkts.is_empty() {
@@ -299,7 +342,14 @@ pub fn analyze(
         }
         input_reports.push(r);
     }
-    let (inventory, flow_counters, counters, reassembled, det) = workers.finish();
+    let (inventory, flow_counters, counters, reassembled, mut det) = workers.finish();
+    if let Some(set) = &opts.rules {
+        let events = palisade_rules::apply_thresholds(set, std::mem::take(&mut det.rule_events));
+        let cfg = &opts.engine.detect;
+        let mut agg = palisade_detect::Aggregator::new(cfg.max_alerts, cfg.evidence_list_max);
+        rules::findings(set, &events, &mut agg);
+        det.parts.push(agg);
+    }
     let alerts =
         palisade_detect::finalize(&opts.engine.detect, det.parts, det.dns.as_ref(), rfc3339);
     let devices_evicted = inventory.evicted;
@@ -343,6 +393,20 @@ pub fn device_states(inputs: &[PathBuf], opts: &AnalyzeOptions) -> Vec<DeviceSta
     }
     let finished = workers.finish();
     finished.0.into_devices()
+}
+
+/// Runs the pipeline with `opts.rules` and returns the signature events after thresholds,
+/// in packet-time order (the agreement test with Suricata compares these per flow).
+pub fn rule_events(inputs: &[PathBuf], opts: &AnalyzeOptions) -> Vec<palisade_rules::RuleEvent> {
+    let mut workers = Workers::new(opts, Box::new(NullSink));
+    for path in inputs {
+        read_one(path, &mut workers, None, 0);
+    }
+    let det = workers.finish().4;
+    match &opts.rules {
+        Some(set) => palisade_rules::apply_thresholds(set, det.rule_events),
+        None => Vec::new(),
+    }
 }
 
 fn read_one(

@@ -1,0 +1,211 @@
+//! A small blocking HTTP/1.1 client for `palisade push` and the tests (one request per
+//! connection; https with rustls/ring, trusting a pinned certificate or, explicitly, anything).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Accept only this exact server certificate (e.g. the hub's generated `tls-cert.pem`).
+    Pinned(Vec<u8>),
+    /// Accept any certificate (`--insecure`): encryption without authentication.
+    Any,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>, Option<Vec<u8>>);
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match &self.1 {
+            Some(pin) if pin.as_slice() != end_entity.as_ref() => Err(rustls::Error::General(
+                "server certificate does not match the pinned one".into(),
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Reads a PEM certificate file for [`Trust::Pinned`].
+pub fn pinned_from_pem(pem: &[u8]) -> Result<Trust, String> {
+    let c = CertificateDer::from_pem_slice(pem).map_err(|e| format!("certificate: {e}"))?;
+    Ok(Trust::Pinned(c.as_ref().to_vec()))
+}
+
+/// Sends one request. `url` is `http(s)://host:port/path?query`.
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    trust: &Trust,
+) -> Result<Response, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(format!("unsupported URL {url}"));
+    };
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let host = hostport
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(hostport)
+        .trim_matches(['[', ']']);
+    let addr = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{}", if tls { 443 } else { 80 })
+    };
+    let tcp = TcpStream::connect(&addr).map_err(|e| format!("connecting to {addr}: {e}"))?;
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(300)));
+    let _ = tcp.set_nodelay(true);
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut raw = Vec::new();
+    if tls {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let pin = match trust {
+            Trust::Pinned(p) => Some(p.clone()),
+            Trust::Any => None,
+        };
+        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider, pin)))
+            .with_no_client_auth();
+        let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+        let conn = rustls::ClientConnection::new(Arc::new(cfg), name).map_err(|e| e.to_string())?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.write_all(req.as_bytes())
+            .and_then(|_| s.write_all(body))
+            .and_then(|_| s.flush())
+            .map_err(|e| format!("sending: {e}"))?;
+        match s.read_to_end(&mut raw) {
+            Ok(_) => {}
+            // Servers may close without close_notify after a complete response.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+            Err(e) => return Err(format!("reading: {e}")),
+        }
+    } else {
+        let mut s = tcp;
+        s.write_all(req.as_bytes())
+            .and_then(|_| s.write_all(body))
+            .map_err(|e| format!("sending: {e}"))?;
+        s.read_to_end(&mut raw)
+            .map_err(|e| format!("reading: {e}"))?;
+    }
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Result<Response, String> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or("malformed status line")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let i = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
+        let size_s = String::from_utf8_lossy(&b[..i]);
+        let size = usize::from_str_radix(size_s.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| "bad chunk size")?;
+        b = &b[i + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if b.len() < size + 2 {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+}

@@ -1,0 +1,245 @@
+//! The hub (`palisade serve`, DESIGN.md §2 and §9): REST API under `/api/v1` described by an
+//! OpenAPI 3.1 document, users and roles (argon2id passwords, hashed API tokens, cookie sessions
+//! with CSRF), the server-rendered console, ingest of sensor NDJSON, TLS (rustls, ring) and
+//! secrets sealed under a key-encryption key.
+
+mod api;
+mod auth;
+pub mod client;
+mod console;
+pub mod openapi;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use serde::Deserialize;
+
+use palisade_store::crypto::Kek;
+use palisade_store::{Role, SqliteStore, Store};
+
+pub use auth::{hash_password, new_token};
+pub use palisade_store as store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] palisade_store::StoreError),
+    #[error("{0}")]
+    Tls(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Hub settings (the `[hub]` file of `palisade serve --config`; flags override it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// Address to listen on (default 127.0.0.1:8443).
+    pub listen: SocketAddr,
+    /// Database, key-encryption key and generated certificate live here.
+    pub data_dir: PathBuf,
+    /// Serve HTTPS (default). Plain HTTP only when false.
+    pub tls: bool,
+    /// PEM certificate chain and private key; a self-signed pair is generated when absent.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Key-encryption key file (default DATA_DIR/kek, created 0600).
+    pub kek_file: Option<PathBuf>,
+    /// Console session lifetime in seconds.
+    pub session_ttl_s: i64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("palisade-data"),
+            tls: true,
+            tls_cert: None,
+            tls_key: None,
+            kek_file: None,
+            session_ttl_s: 8 * 3600,
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub requests: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub ingest_events: AtomicU64,
+    pub ingest_duplicates: AtomicU64,
+    pub ingest_batches: AtomicU64,
+}
+
+pub(crate) struct AppState {
+    pub store: Arc<dyn Store>,
+    pub secure_cookies: bool,
+    pub session_ttl_s: i64,
+    pub limiter: auth::LoginLimiter,
+    pub metrics: Metrics,
+    pub new_alerts: tokio::sync::watch::Sender<u64>,
+}
+
+/// A prepared hub: store open and migrated, admin and KEK present, TLS material ready.
+pub struct Hub {
+    state: Arc<AppState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    listen: SocketAddr,
+    /// The first-start admin password (to be printed once), when the admin was created now.
+    pub initial_admin_password: Option<String>,
+    /// Where the (public) server certificate was written, with TLS on.
+    pub cert_path: Option<PathBuf>,
+}
+
+impl Hub {
+    /// Opens the data directory, applies migrations, creates the KEK and the first admin
+    /// (with a random password, returned once) and the TLS certificate when needed.
+    pub fn prepare(cfg: &HubConfig) -> Result<Hub, HubError> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        restrict_dir(&cfg.data_dir);
+        let kek_path = cfg
+            .kek_file
+            .clone()
+            .unwrap_or_else(|| cfg.data_dir.join("kek"));
+        let (kek, created) = Kek::load_or_create(&kek_path)?;
+        if created {
+            tracing::info!("created key-encryption key {}", kek_path.display());
+        }
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir.join("hub.db"))?);
+        let initial_admin_password = if store.user_count()? == 0 {
+            let pw = auth::random_password();
+            store.create_user("admin", Role::Admin, &hash_password(&pw))?;
+            store.audit(
+                "system",
+                "user.create",
+                "admin",
+                "first-start administrator",
+            )?;
+            Some(pw)
+        } else {
+            None
+        };
+        let (tls, cert_path) = if cfg.tls {
+            let (c, p) = tls::server_config(cfg, store.as_ref(), &kek)?;
+            (Some(c), Some(p))
+        } else {
+            (None, None)
+        };
+        let (tx, _) = tokio::sync::watch::channel(0);
+        Ok(Hub {
+            state: Arc::new(AppState {
+                store,
+                secure_cookies: cfg.tls,
+                session_ttl_s: cfg.session_ttl_s.max(60),
+                limiter: auth::LoginLimiter::default(),
+                metrics: Metrics::default(),
+                new_alerts: tx,
+            }),
+            tls,
+            listen: cfg.listen,
+            initial_admin_password,
+            cert_path,
+        })
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// The axum application (API + console).
+    pub fn router(&self) -> Router {
+        api::router(self.state.clone()).merge(console::router(self.state.clone()))
+    }
+
+    /// Binds the listener; returns the bound address and a future that serves until `shutdown`.
+    pub async fn bind(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<
+        (
+            SocketAddr,
+            impl std::future::Future<Output = std::io::Result<()>>,
+        ),
+        HubError,
+    > {
+        let app = self.router();
+        let listener = tokio::net::TcpListener::bind(self.listen).await?;
+        let addr = listener.local_addr()?;
+        let fut = async move {
+            match self.tls {
+                Some(cfg) => {
+                    let l = tls::TlsListener::new(listener, cfg);
+                    axum::serve(l, app).with_graceful_shutdown(shutdown).await
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                }
+            }
+        };
+        Ok((addr, fut))
+    }
+}
+
+/// Rotates the key-encryption key: re-seals every stored secret under a new key, then
+/// replaces the key file (the old one is kept as `kek.old` until the next rotation).
+pub fn rotate_kek(cfg: &HubConfig) -> Result<usize, HubError> {
+    let kek_path = cfg
+        .kek_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("kek"));
+    let (old, _) = Kek::load_or_create(&kek_path)?;
+    let new_path = kek_path.with_extension("new");
+    let _ = std::fs::remove_file(&new_path);
+    let new = Kek::create_new(&new_path)?;
+    let store = SqliteStore::open(&cfg.data_dir.join("hub.db"))?;
+    let n = palisade_store::rotate_secrets(&store, &old, &new)?;
+    let old_path = kek_path.with_extension("old");
+    let _ = std::fs::remove_file(&old_path);
+    std::fs::rename(&kek_path, &old_path)?;
+    std::fs::rename(&new_path, &kek_path)?;
+    store.audit(
+        "system",
+        "kek.rotate",
+        &kek_path.display().to_string(),
+        &format!("{n} secrets re-sealed"),
+    )?;
+    Ok(n)
+}
+
+fn restrict_dir(p: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700));
+    }
+    #[cfg(not(unix))]
+    let _ = p;
+}
+
+/// Minimal HTML escaping for the server-rendered console.
+pub(crate) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}

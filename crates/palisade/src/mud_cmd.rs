@@ -1,0 +1,251 @@
+//! `palisade mud learn|check|compile|validate`: RFC 8520 MUD profiles (crates/policy).
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Subcommand;
+
+use palisade_policy::check::{self, Violation};
+use palisade_policy::learn::{self, LearnOptions};
+use palisade_policy::nft::{self, CompileOptions};
+
+#[derive(Subcommand)]
+pub(crate) enum MudCommand {
+    /// Learn a least-privilege MUD profile for one device from captures.
+    Learn {
+        #[arg(required = true)]
+        pcaps: Vec<PathBuf>,
+        /// Device MAC address.
+        #[arg(long)]
+        device: String,
+        /// mud-url of the generated profile.
+        #[arg(long)]
+        mud_url: Option<String>,
+        /// Write the profile here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a device's captured traffic against a profile; exits 3 when there are violations.
+    Check {
+        #[arg(long)]
+        profile: PathBuf,
+        #[arg(required = true)]
+        pcaps: Vec<PathBuf>,
+        #[arg(long)]
+        device: String,
+        /// Print the report (alerts with offending flows) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile a profile to an nftables ruleset (nft -f).
+    Compile {
+        /// Emit nftables (the only backend).
+        #[arg(long, required = true)]
+        nft: bool,
+        profile: PathBuf,
+        #[arg(long = "device-mac")]
+        device_mac: Vec<String>,
+        #[arg(long = "device-ip")]
+        device_ip: Vec<IpAddr>,
+        /// Resolved DNS name: NAME=IP[,IP...] (elements time out after --ttl seconds).
+        #[arg(long)]
+        resolve: Vec<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl: u32,
+        /// Hub addresses reachable from the quarantine zone.
+        #[arg(long = "hub-ip")]
+        hub_ip: Vec<IpAddr>,
+        /// Leave out the quarantine-zone table.
+        #[arg(long)]
+        no_quarantine: bool,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Parse and validate a profile; print warnings and errors with their JSON paths.
+    Validate { profile: PathBuf },
+}
+
+fn read_profile(p: &Path) -> Result<palisade_policy::MudFile> {
+    let text = fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    palisade_policy::load(&text).with_context(|| format!("{}", p.display()))
+}
+
+fn write_out(output: Option<&Path>, s: &str) -> Result<()> {
+    match output {
+        Some(o) => fs::write(o, s).with_context(|| format!("writing {}", o.display())),
+        None => {
+            print!("{s}");
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn run(cmd: MudCommand) -> Result<ExitCode> {
+    match cmd {
+        MudCommand::Learn {
+            pcaps,
+            device,
+            mud_url,
+            output,
+        } => {
+            let mac = palisade_policy::parse_mac(&device)?;
+            let opts = LearnOptions {
+                mud_url,
+                systeminfo: None,
+                last_update: None,
+            };
+            let l = learn::learn(&pcaps, mac, &opts)?;
+            let o = &l.observation;
+            eprintln!(
+                "learned from {} packets of {device} ({} flows, {} DNS-named addresses, {} ACLs); {} public addresses had no DNS name",
+                o.packets_device,
+                o.flows.len(),
+                o.dns.len(),
+                l.mud.acls.acl.len(),
+                l.unnamed_public.len()
+            );
+            write_out(
+                output.as_deref(),
+                &(palisade_policy::to_json(&l.mud) + "\n"),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        MudCommand::Check {
+            profile,
+            pcaps,
+            device,
+            json,
+        } => {
+            let mud = read_profile(&profile)?;
+            let mac = palisade_policy::parse_mac(&device)?;
+            let r = check::check(&mud, &pcaps, mac)?;
+            if json {
+                let alerts: Vec<_> = r
+                    .violations
+                    .iter()
+                    .map(|v| to_alert(&r.device, v))
+                    .collect();
+                let doc = serde_json::json!({ "report": &r, "alerts": alerts });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                println!(
+                    "{}: {} flows, {}/{} directions permitted by {}, {} violations",
+                    r.device,
+                    r.flows_checked,
+                    r.directions_permitted,
+                    r.directions_checked,
+                    r.mud_url,
+                    r.violations.len()
+                );
+                for v in &r.violations {
+                    println!("  {} {}", check::KIND, v.describe());
+                }
+            }
+            Ok(if r.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        MudCommand::Compile {
+            nft: _,
+            profile,
+            device_mac,
+            device_ip,
+            resolve,
+            ttl,
+            hub_ip,
+            no_quarantine,
+            output,
+        } => {
+            let mud = read_profile(&profile)?;
+            let mut opts = CompileOptions {
+                device_ips: device_ip,
+                quarantine: !no_quarantine,
+                hub_ips: hub_ip,
+                ..Default::default()
+            };
+            for m in &device_mac {
+                opts.device_macs.push(palisade_policy::parse_mac(m)?);
+            }
+            for r in &resolve {
+                let (name, ips) = r
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--resolve wants NAME=IP[,IP]: {r}"))?;
+                let e = opts
+                    .resolved
+                    .entry(name.trim_end_matches('.').to_ascii_lowercase())
+                    .or_default();
+                for ip in ips.split(',') {
+                    e.push((ip.parse().with_context(|| format!("--resolve {r}"))?, ttl));
+                }
+            }
+            let (rs, _) = nft::compile(&mud, &opts);
+            write_out(output.as_deref(), &rs)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        MudCommand::Validate { profile } => {
+            let text = fs::read_to_string(&profile)
+                .with_context(|| format!("reading {}", profile.display()))?;
+            let m =
+                palisade_policy::parse(&text).with_context(|| format!("{}", profile.display()))?;
+            let issues = palisade_policy::validate(&m);
+            for i in &issues {
+                eprintln!("{}: {i}", profile.display());
+            }
+            let errors = issues.iter().filter(|i| i.is_error()).count();
+            println!(
+                "{}: {} ACLs, {} errors, {} warnings",
+                profile.display(),
+                m.acls.acl.len(),
+                errors,
+                issues.len() - errors
+            );
+            Ok(if errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+/// A violation as a report alert (`policy.violation`, DESIGN.md §6 alert shape).
+fn to_alert(device: &str, v: &Violation) -> palisade_detect::Alert {
+    let ts = |ns: i64| {
+        format!(
+            "{}.{:09}",
+            ns.div_euclid(1_000_000_000),
+            ns.rem_euclid(1_000_000_000)
+        )
+    };
+    let ep = |ip: Option<IpAddr>, port: u16| ip.map(|a| format!("{a}:{port}"));
+    let (src, dst) = if v.direction == "from-device" {
+        (
+            ep(v.device_ip, v.device_port),
+            ep(v.remote_ip, v.remote_port),
+        )
+    } else {
+        (
+            ep(v.remote_ip, v.remote_port),
+            ep(v.device_ip, v.device_port),
+        )
+    };
+    palisade_detect::Alert {
+        id: format!("{}:{device}:{}", check::KIND, v.describe()),
+        kind: check::KIND.to_string(),
+        severity: "medium".to_string(),
+        device: Some(device.to_string()),
+        src,
+        dst,
+        first_seen: ts(v.first_ts_ns),
+        last_seen: ts(v.last_ts_ns),
+        count: v.packets,
+        summary: format!("traffic not permitted by the MUD profile: {}", v.describe()),
+        evidence: serde_json::to_value(v).unwrap_or_default(),
+        mitre: vec!["T1071".to_string()],
+    }
+}

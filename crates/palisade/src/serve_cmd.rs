@@ -1,0 +1,215 @@
+//! `palisade serve` (the hub), `palisade push` (send NDJSON to a hub) and `demo --serve`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use palisade_hub::client::{self, Trust};
+use palisade_hub::{Hub, HubConfig};
+use palisade_sensor::Report;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with hub settings (keys of HubConfig: listen, data_dir, tls, tls_cert, tls_key,
+    /// kek_file, session_ttl_s); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8443).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Database, key-encryption key and certificate directory (default ./palisade-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS (loopback testing only).
+    #[arg(long)]
+    no_tls: bool,
+    /// Re-seal all stored secrets under a new key-encryption key, then exit.
+    #[arg(long)]
+    rotate_kek: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// NDJSON from `palisade analyze --format ndjson` ("-" for stdin).
+    file: PathBuf,
+    /// Hub base URL, e.g. https://127.0.0.1:8443
+    #[arg(long)]
+    hub: String,
+    /// API token (role analyst or admin).
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Trust exactly this server certificate (PEM; the hub writes DATA_DIR/tls-cert.pem).
+    #[arg(long)]
+    cacert: Option<PathBuf>,
+    /// Accept any server certificate (encrypted but unauthenticated).
+    #[arg(long)]
+    insecure: bool,
+    /// Events per request.
+    #[arg(long, default_value_t = 5000)]
+    batch: usize,
+}
+
+fn config(args: &ServeArgs) -> Result<HubConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str::<HubConfig>(&text).with_context(|| format!("in {}", p.display()))?
+        }
+        None => HubConfig::default(),
+    };
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if args.no_tls {
+        cfg.tls = false;
+    }
+    Ok(cfg)
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let cfg = config(&args)?;
+    if args.rotate_kek {
+        let n = palisade_hub::rotate_kek(&cfg)?;
+        println!("key-encryption key rotated; {n} secrets re-sealed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let hub = Hub::prepare(&cfg)?;
+    run_hub(hub, None)
+}
+
+fn run_hub(hub: Hub, seed: Option<String>) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        if let Some(ndjson) = seed {
+            let store = hub.store();
+            let out = tokio::task::spawn_blocking(move || store.ingest_ndjson(&ndjson)).await??;
+            eprintln!("palisade: loaded {} demo events", out.accepted);
+        }
+        let scheme = hub.scheme();
+        let pw = hub.initial_admin_password.clone();
+        let cert = hub.cert_path.clone();
+        let (addr, fut) = hub
+            .bind(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "palisade: hub listening on {scheme}://{addr}/ (API under /api/v1)"
+        )?;
+        if let Some(c) = cert {
+            writeln!(out, "palisade: TLS certificate {}", c.display())?;
+        }
+        if let Some(pw) = pw {
+            writeln!(
+                out,
+                "palisade: first start: user \"admin\", one-time password {pw} (shown only now)"
+            )?;
+        }
+        out.flush()?;
+        drop(out);
+        fut.await.context("serving")?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report as `analyze --format ndjson` device and alert events.
+fn report_ndjson(report: &Report) -> Result<String> {
+    let mut s = String::new();
+    for d in &report.devices {
+        let mut v = serde_json::to_value(d)?;
+        v["type"] = "device".into();
+        s.push_str(&serde_json::to_string(&v)?);
+        s.push('\n');
+    }
+    for a in &report.alerts {
+        let mut v = serde_json::to_value(a)?;
+        v["type"] = "alert".into();
+        s.push_str(&serde_json::to_string(&v)?);
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// `palisade demo --serve`: a fresh hub in a temporary data directory, loaded with the demo report.
+pub fn demo_serve(report: &Report) -> Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("palisade-demo-hub-{}", std::process::id()));
+    let listen = std::env::var("PALISADE_LISTEN")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    let cfg = HubConfig {
+        listen,
+        data_dir: dir,
+        ..HubConfig::default()
+    };
+    let hub = Hub::prepare(&cfg)?;
+    run_hub(hub, Some(report_ndjson(report)?))
+}
+
+pub fn push(args: PushArgs) -> Result<ExitCode> {
+    let text = if args.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(&args.file)
+            .with_context(|| format!("reading {}", args.file.display()))?
+    };
+    let trust = match (&args.cacert, args.insecure) {
+        (Some(p), _) => client::pinned_from_pem(
+            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .map_err(anyhow::Error::msg)?,
+        (None, true) => Trust::Any,
+        (None, false) if args.hub.starts_with("https://") => {
+            bail!("an https hub needs --cacert FILE (its tls-cert.pem) or --insecure")
+        }
+        (None, false) => Trust::Any,
+    };
+    let url = format!("{}/api/v1/ingest", args.hub.trim_end_matches('/'));
+    let auth = format!("Bearer {}", args.token);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let (mut acc, mut dup, mut ign, mut rej) = (0u64, 0u64, 0u64, 0usize);
+    for chunk in lines.chunks(args.batch.max(1)) {
+        let body = chunk.join("\n");
+        let r = client::request(
+            "POST",
+            &url,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/x-ndjson"),
+            ],
+            body.as_bytes(),
+            &trust,
+        )
+        .map_err(anyhow::Error::msg)?;
+        if r.status != 200 {
+            bail!("hub answered {}: {}", r.status, r.text().trim());
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.body).context("hub response")?;
+        acc += v["accepted"].as_u64().unwrap_or(0);
+        dup += v["duplicates"].as_u64().unwrap_or(0);
+        ign += v["ignored"].as_u64().unwrap_or(0);
+        rej += v["rejected"].as_array().map(Vec::len).unwrap_or(0);
+    }
+    println!(
+        "pushed {} events: {acc} accepted, {dup} already stored, {ign} not stored (flow/stats), {rej} rejected",
+        lines.len()
+    );
+    Ok(if rej > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,711 @@
+//! Matching: prefilter, per-flow state (bounded stream reassembly, HTTP transactions,
+//! flowbits) and events; thresholds applied over all workers' events at the end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::http::{self, Tx};
+use crate::inspect::inspect;
+use crate::parse::{Buf, Cond, FlowbitOp, Proto, ThresholdType, Track};
+use crate::{LoadedRule, RuleSet};
+
+/// Reassembled bytes kept per direction and flow (Suricata's stream depth, bounded).
+pub const STREAM_DEPTH: usize = 32 * 1024;
+/// Request/response body bytes inspected per transaction.
+pub const BODY_MAX: usize = 16 * 1024;
+/// Flowbits per flow.
+pub const MAX_FLOWBITS_PER_FLOW: usize = 64;
+/// Events kept per worker (the rest are counted in `dropped`).
+pub const MAX_EVENTS: usize = 1 << 20;
+/// Matches of one thresholded rule recorded per flow.
+const MAX_THRESHOLD_EVENTS_PER_FLOW: u16 = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    Packet,
+    Http,
+    Dns,
+    Tls,
+}
+
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    ac: Option<AhoCorasick>,
+    /// Pattern id → (buffer, rule index).
+    pat_rule: Vec<(Buf, u32)>,
+    max_pat: usize,
+    ctx: Vec<Ctx>,
+    /// Rules without a fast pattern, per context.
+    always: BTreeMap<u8, Vec<u32>>,
+    /// Compiled flowbits per rule.
+    bits: Vec<Vec<(FlowbitOp, u16)>>,
+    /// Evaluation order: setters before readers (Suricata sorts by flowbit dependencies).
+    rank: Vec<u8>,
+}
+
+fn ctx_of(r: &LoadedRule) -> Ctx {
+    let r = &r.rule;
+    if r.is_http() || r.proto == Proto::Http && r.buffers.is_empty() {
+        Ctx::Http
+    } else if r.buffers.contains_key(&Buf::DnsQuery) {
+        Ctx::Dns
+    } else if r.buffers.contains_key(&Buf::TlsSni) || r.buffers.contains_key(&Buf::Ja3Hash) {
+        Ctx::Tls
+    } else {
+        Ctx::Packet
+    }
+}
+
+impl Compiled {
+    pub(crate) fn new(rules: &[LoadedRule]) -> Compiled {
+        let mut pats: Vec<Vec<u8>> = Vec::new();
+        let mut pat_rule = Vec::new();
+        let mut always: BTreeMap<u8, Vec<u32>> = BTreeMap::new();
+        let mut names: BTreeMap<String, u16> = BTreeMap::new();
+        let mut bits = Vec::new();
+        let mut rank = Vec::new();
+        let mut ctx = Vec::new();
+        for (i, lr) in rules.iter().enumerate() {
+            let c = ctx_of(lr);
+            ctx.push(c);
+            let fp = lr.rule.fast_pattern.and_then(|(b, k)| {
+                match lr.rule.buffers.get(&b).and_then(|l| l.get(k)) {
+                    Some(Cond::Content(c)) => Some((b, c.pattern.clone())),
+                    _ => None,
+                }
+            });
+            match fp {
+                Some((b, p)) => {
+                    pats.push(p);
+                    pat_rule.push((b, i as u32));
+                }
+                None => always.entry(c as u8).or_default().push(i as u32),
+            }
+            let mut fb = Vec::new();
+            for (op, name) in &lr.rule.flowbits {
+                let n = names.len() as u16;
+                let id = *names.entry(name.clone()).or_insert(n);
+                fb.push((*op, id));
+            }
+            let reads = fb
+                .iter()
+                .any(|(o, _)| matches!(o, FlowbitOp::IsSet | FlowbitOp::IsNotSet));
+            let writes = fb
+                .iter()
+                .any(|(o, _)| matches!(o, FlowbitOp::Set | FlowbitOp::Unset | FlowbitOp::Toggle));
+            rank.push(match (writes, reads) {
+                (true, false) => 0,
+                (false, false) => 1,
+                (true, true) => 2,
+                (false, true) => 3,
+            });
+            bits.push(fb);
+        }
+        let max_pat = pats.iter().map(Vec::len).max().unwrap_or(0);
+        let ac = if pats.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(&pats)
+                .ok()
+        };
+        Compiled {
+            ac,
+            pat_rule,
+            max_pat,
+            ctx,
+            always,
+            bits,
+            rank,
+        }
+    }
+
+    /// Adds the rules whose fast pattern (for `buf`, in context `ctx`) occurs in `hay`.
+    fn scan(&self, hay: &[u8], buf: Buf, ctx: Ctx, out: &mut Vec<u32>) {
+        let Some(ac) = &self.ac else { return };
+        for m in ac.find_overlapping_iter(hay) {
+            if let Some(&(b, r)) = self.pat_rule.get(m.pattern().as_usize())
+                && (b == buf || (buf == Buf::Payload && b == Buf::Payload))
+                && self.ctx.get(r as usize) == Some(&ctx)
+            {
+                out.push(r);
+            }
+        }
+    }
+}
+
+/// What the sensor tells the engine about one packet.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketInfo<'a> {
+    pub ts: i64,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Addresses as 16 bytes (IPv4 v4-mapped), packet direction.
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    /// From the flow's initiator.
+    pub to_server: bool,
+    /// TCP handshake completed / UDP both directions seen.
+    pub established: bool,
+    pub tcp_flags: u8,
+    pub tcp_seq: u32,
+    /// ICMP type and code.
+    pub icmp: Option<(u8, u8)>,
+    pub payload: &'a [u8],
+    /// The local device the alert is about (sender MAC where it is local).
+    pub device: Option<[u8; 6]>,
+}
+
+/// One rule match (before thresholds).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleEvent {
+    pub ts: i64,
+    pub sid: u32,
+    pub rule: u32,
+    pub proto: u8,
+    pub src: [u8; 16],
+    pub sport: u16,
+    pub dst: [u8; 16],
+    pub dport: u16,
+    pub device: Option<[u8; 6]>,
+    /// Inspected buffer of the evidence (e.g. `http.uri`, `payload`).
+    pub buffer: &'static str,
+    /// Matched bytes (bounded).
+    pub matched: Vec<u8>,
+}
+
+/// Per-flow rule state; allocated only on flows that carry something to inspect.
+#[derive(Debug, Default)]
+pub struct FlowRules {
+    stream: [Vec<u8>; 2],
+    next_seq: [Option<u32>; 2],
+    scanned: [usize; 2],
+    pending: [Vec<u32>; 2],
+    fired: Vec<u32>,
+    threshold_hits: u16,
+    bits: Vec<u16>,
+    http: Option<bool>,
+    http_off: [usize; 2],
+}
+
+/// One worker's matcher.
+#[derive(Debug)]
+pub struct RuleEngine {
+    set: Arc<RuleSet>,
+    pub events: Vec<RuleEvent>,
+    pub dropped: u64,
+    scratch: Vec<u32>,
+}
+
+fn buf_name(b: Buf) -> &'static str {
+    match b {
+        Buf::Payload => "payload",
+        Buf::HttpUri => "http.uri",
+        Buf::HttpRawUri => "http.uri.raw",
+        Buf::HttpMethod => "http.method",
+        Buf::HttpRequestLine => "http.request_line",
+        Buf::HttpHeader => "http.header",
+        Buf::HttpRawHeader => "http.header.raw",
+        Buf::HttpHeaderNames => "http.header_names",
+        Buf::HttpHost => "http.host",
+        Buf::HttpUserAgent => "http.user_agent",
+        Buf::HttpReferer => "http.referer",
+        Buf::HttpCookie => "http.cookie",
+        Buf::HttpRequestBody => "http.request_body",
+        Buf::HttpStart => "http.start",
+        Buf::HttpStatCode => "http.stat_code",
+        Buf::HttpResponseBody => "file.data",
+        Buf::DnsQuery => "dns.query",
+        Buf::TlsSni => "tls.sni",
+        Buf::Ja3Hash => "ja3.hash",
+    }
+}
+
+/// Buffers available for one evaluation.
+struct Bufs<'a> {
+    /// Packet payload and the reassembled stream of this direction.
+    payload: [&'a [u8]; 2],
+    tx: Option<&'a Tx>,
+    dns: Option<&'a [u8]>,
+    dns_dot: Option<&'a [u8]>,
+    sni: Option<&'a [u8]>,
+    ja3: Option<&'a [u8]>,
+}
+
+impl<'a> Bufs<'a> {
+    fn get(&self, b: Buf, dot: bool) -> [Option<&'a [u8]>; 2] {
+        match b {
+            Buf::Payload => [Some(self.payload[0]), Some(self.payload[1])],
+            Buf::DnsQuery => [if dot { self.dns_dot } else { self.dns }, None],
+            Buf::TlsSni => [self.sni, None],
+            Buf::Ja3Hash => [self.ja3, None],
+            _ => [self.tx.and_then(|t| t.get(b)), None],
+        }
+    }
+}
+
+fn proto_ok(p: Proto, ip_proto: u8) -> bool {
+    match p {
+        Proto::Ip => true,
+        Proto::Tcp | Proto::Http | Proto::Tls => ip_proto == 6,
+        Proto::Udp => ip_proto == 17,
+        Proto::Dns => ip_proto == 17 || ip_proto == 6,
+        Proto::Icmp => ip_proto == 1 || ip_proto == 58,
+    }
+}
+
+impl RuleEngine {
+    pub fn new(set: Arc<RuleSet>) -> Self {
+        RuleEngine {
+            set,
+            events: Vec::new(),
+            dropped: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn rule_set(&self) -> &Arc<RuleSet> {
+        &self.set
+    }
+
+    /// Inspects one packet of a flow. `state` is the flow's slot (allocated on demand).
+    pub fn packet(&mut self, state: &mut Option<Box<FlowRules>>, p: &PacketInfo<'_>) {
+        let set = self.set.clone();
+        let c = &set.compiled;
+        let fs = state.get_or_insert_with(Box::default);
+        let di = usize::from(!p.to_server);
+        // Stream reassembly (in-order append, overlaps trimmed, gaps appended as they come).
+        if p.proto == 6 && !p.payload.is_empty() {
+            let s = &mut fs.stream[di];
+            let end = p.tcp_seq.wrapping_add(p.payload.len() as u32);
+            let data = match fs.next_seq[di] {
+                None => Some(p.payload),
+                Some(next) => {
+                    let behind = next.wrapping_sub(p.tcp_seq) as i32;
+                    if behind <= 0 {
+                        Some(p.payload)
+                    } else if (behind as usize) < p.payload.len() {
+                        p.payload.get(behind as usize..)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(d) = data {
+                let room = STREAM_DEPTH.saturating_sub(s.len());
+                s.extend_from_slice(d.get(..d.len().min(room)).unwrap_or(&[]));
+                let advance = fs.next_seq[di].is_none_or(|n| (end.wrapping_sub(n) as i32) > 0);
+                if advance {
+                    fs.next_seq[di] = Some(end);
+                }
+            }
+        }
+        // Packet context: prefilter on the packet payload and on new stream bytes.
+        let mut cands = std::mem::take(&mut self.scratch);
+        cands.clear();
+        if let Some(a) = c.always.get(&(Ctx::Packet as u8)) {
+            cands.extend_from_slice(a);
+        }
+        c.scan(p.payload, Buf::Payload, Ctx::Packet, &mut cands);
+        if p.proto == 6 {
+            let s = &fs.stream[di];
+            let from = fs.scanned[di].saturating_sub(c.max_pat.saturating_sub(1));
+            if s.len() > fs.scanned[di] {
+                let mut found = Vec::new();
+                c.scan(
+                    s.get(from..).unwrap_or(&[]),
+                    Buf::Payload,
+                    Ctx::Packet,
+                    &mut found,
+                );
+                fs.pending[di].extend(found);
+                fs.pending[di].sort_unstable();
+                fs.pending[di].dedup();
+                fs.scanned[di] = s.len();
+            }
+            cands.extend_from_slice(&fs.pending[di]);
+        }
+        // Taken out for the evaluation (the rules mutate the rest of the flow state).
+        let bufs_stream = std::mem::take(&mut fs.stream[di]);
+        let bufs = Bufs {
+            payload: [p.payload, &bufs_stream],
+            tx: None,
+            dns: None,
+            dns_dot: None,
+            sni: None,
+            ja3: None,
+        };
+        self.run(&set, fs, p, &mut cands, &bufs, Ctx::Packet);
+        // Fired stream candidates are done.
+        let fired = &fs.fired;
+        fs.pending[di].retain(|r| fired.binary_search(r).is_err());
+
+        // HTTP transactions.
+        if p.proto == 6 && !p.payload.is_empty() {
+            if fs.http.is_none() {
+                if di == 0 {
+                    fs.http = Some(palisade_proto::http::looks_like_request(&bufs_stream));
+                } else if bufs_stream.starts_with(b"HTTP/") {
+                    fs.http = Some(true);
+                }
+            }
+            if fs.http == Some(true) {
+                self.http(&set, fs, p, di, &bufs_stream);
+            }
+        }
+        // DNS.
+        if (p.sport == 53 || p.dport == 53)
+            && p.proto == 17
+            && !p.payload.is_empty()
+            && let Ok(m) = palisade_proto::dns::parse(p.payload)
+        {
+            {
+                for q in m.questions.iter().take(4) {
+                    let name = q.name.trim_end_matches('.').as_bytes().to_vec();
+                    let mut dot = b".".to_vec();
+                    dot.extend_from_slice(&name);
+                    let mut cands = Vec::new();
+                    if let Some(a) = c.always.get(&(Ctx::Dns as u8)) {
+                        cands.extend_from_slice(a);
+                    }
+                    c.scan(&dot, Buf::DnsQuery, Ctx::Dns, &mut cands);
+                    let b = Bufs {
+                        payload: [p.payload, &[]],
+                        tx: None,
+                        dns: Some(&name),
+                        dns_dot: Some(&dot),
+                        sni: None,
+                        ja3: None,
+                    };
+                    self.run(&set, fs, p, &mut cands, &b, Ctx::Dns);
+                }
+            }
+        }
+        // TLS ClientHello.
+        if p.proto == 6
+            && p.to_server
+            && p.payload.len() > 5
+            && p.payload.first() == Some(&0x16)
+            && let Ok(ch) = palisade_proto::tls::parse_client_hello(p.payload)
+        {
+            {
+                let ja3 = ch.ja3_hash().into_bytes();
+                let sni = ch.sni.map(|s| s.as_bytes().to_vec());
+                let mut cands = Vec::new();
+                if let Some(a) = c.always.get(&(Ctx::Tls as u8)) {
+                    cands.extend_from_slice(a);
+                }
+                c.scan(&ja3, Buf::Ja3Hash, Ctx::Tls, &mut cands);
+                if let Some(s) = &sni {
+                    c.scan(s, Buf::TlsSni, Ctx::Tls, &mut cands);
+                }
+                let b = Bufs {
+                    payload: [p.payload, &[]],
+                    tx: None,
+                    dns: None,
+                    dns_dot: None,
+                    sni: sni.as_deref(),
+                    ja3: Some(&ja3),
+                };
+                self.run(&set, fs, p, &mut cands, &b, Ctx::Tls);
+            }
+        }
+        fs.stream[di] = bufs_stream;
+        self.scratch = cands;
+    }
+
+    fn http(
+        &mut self,
+        set: &RuleSet,
+        fs: &mut FlowRules,
+        p: &PacketInfo<'_>,
+        di: usize,
+        stream: &[u8],
+    ) {
+        let c = &set.compiled;
+        // Up to a few transactions per packet.
+        for _ in 0..8 {
+            let off = fs.http_off[di];
+            let Some(rest) = stream.get(off..) else {
+                return;
+            };
+            if rest.is_empty() {
+                return;
+            }
+            let tx = if di == 0 {
+                http::request(rest, BODY_MAX)
+            } else {
+                http::response(rest, BODY_MAX)
+            };
+            let Some(tx) = tx else { return };
+            let mut cands = Vec::new();
+            if let Some(a) = c.always.get(&(Ctx::Http as u8)) {
+                cands.extend_from_slice(a);
+            }
+            for b in Buf::ALL {
+                if let Some(v) = tx.get(b) {
+                    c.scan(v, b, Ctx::Http, &mut cands);
+                }
+            }
+            // Payload conditions of HTTP rules see the stream.
+            c.scan(stream, Buf::Payload, Ctx::Http, &mut cands);
+            let b = Bufs {
+                payload: [p.payload, stream],
+                tx: Some(&tx),
+                dns: None,
+                dns_dot: None,
+                sni: None,
+                ja3: None,
+            };
+            self.run(set, fs, p, &mut cands, &b, Ctx::Http);
+            match tx.consumed {
+                Some(n) if n > 0 => fs.http_off[di] = off + n,
+                _ => return,
+            }
+        }
+    }
+
+    fn run(
+        &mut self,
+        set: &RuleSet,
+        fs: &mut FlowRules,
+        p: &PacketInfo<'_>,
+        cands: &mut Vec<u32>,
+        bufs: &Bufs<'_>,
+        ctx: Ctx,
+    ) {
+        let c = &set.compiled;
+        cands.sort_unstable_by_key(|&r| (c.rank.get(r as usize).copied().unwrap_or(1), r));
+        cands.dedup();
+        for &ri in cands.iter() {
+            let Some(lr) = set.rules.get(ri as usize) else {
+                continue;
+            };
+            let r = &lr.rule;
+            if c.ctx.get(ri as usize) != Some(&ctx) {
+                continue;
+            }
+            let thresholded = r.threshold.is_some();
+            if !thresholded && fs.fired.binary_search(&ri).is_ok() {
+                continue;
+            }
+            if !header_ok(lr, p, fs) {
+                continue;
+            }
+            let bits = c.bits.get(ri as usize).map(Vec::as_slice).unwrap_or(&[]);
+            if !bits.iter().all(|&(op, id)| match op {
+                FlowbitOp::IsSet => fs.bits.contains(&id),
+                FlowbitOp::IsNotSet => !fs.bits.contains(&id),
+                _ => true,
+            }) {
+                continue;
+            }
+            if let Some((cmp, raw)) = r.urilen {
+                let u = bufs
+                    .tx
+                    .and_then(|t| t.get(if raw { Buf::HttpRawUri } else { Buf::HttpUri }));
+                if !u.is_some_and(|u| cmp.test(u.len() as u64)) {
+                    continue;
+                }
+            }
+            let Some((ebuf, matched)) = match_buffers(lr, bufs, thresholded) else {
+                continue;
+            };
+            for &(op, id) in bits {
+                match op {
+                    FlowbitOp::Set
+                        if !fs.bits.contains(&id) && fs.bits.len() < MAX_FLOWBITS_PER_FLOW =>
+                    {
+                        fs.bits.push(id);
+                    }
+                    FlowbitOp::Unset => fs.bits.retain(|&b| b != id),
+                    FlowbitOp::Toggle => {
+                        if fs.bits.contains(&id) {
+                            fs.bits.retain(|&b| b != id);
+                        } else if fs.bits.len() < MAX_FLOWBITS_PER_FLOW {
+                            fs.bits.push(id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Err(pos) = fs.fired.binary_search(&ri) {
+                fs.fired.insert(pos, ri);
+            } else if fs.threshold_hits >= MAX_THRESHOLD_EVENTS_PER_FLOW {
+                continue;
+            }
+            if thresholded {
+                fs.threshold_hits = fs.threshold_hits.saturating_add(1);
+            }
+            if r.noalert || r.action == crate::Action::Pass {
+                continue;
+            }
+            if self.events.len() >= MAX_EVENTS {
+                self.dropped += 1;
+                continue;
+            }
+            self.events.push(RuleEvent {
+                ts: p.ts,
+                sid: r.sid,
+                rule: ri,
+                proto: p.proto,
+                src: p.src,
+                sport: p.sport,
+                dst: p.dst,
+                dport: p.dport,
+                device: p.device,
+                buffer: buf_name(ebuf),
+                matched,
+            });
+        }
+    }
+}
+
+fn header_ok(lr: &LoadedRule, p: &PacketInfo<'_>, fs: &FlowRules) -> bool {
+    let r = &lr.rule;
+    if !proto_ok(r.proto, p.proto) {
+        return false;
+    }
+    match r.proto {
+        Proto::Http if fs.http != Some(true) => return false,
+        Proto::Dns if p.sport != 53 && p.dport != 53 => return false,
+        _ => {}
+    }
+    let fwd = r.src.contains(&p.src)
+        && r.dst.contains(&p.dst)
+        && r.sport.contains(p.sport)
+        && r.dport.contains(p.dport);
+    let ok = fwd
+        || (r.bidirectional
+            && r.src.contains(&p.dst)
+            && r.dst.contains(&p.src)
+            && r.sport.contains(p.dport)
+            && r.dport.contains(p.sport));
+    if !ok {
+        return false;
+    }
+    if r.flow.to_server.is_some_and(|t| t != p.to_server) {
+        return false;
+    }
+    if r.flow.established.is_some_and(|e| e != p.established) {
+        return false;
+    }
+    // HTTP request buffers are to_server, response buffers to_client.
+    if r.is_http() {
+        let resp = r.buffers.keys().any(|b| b.is_http_response());
+        if resp == p.to_server {
+            return false;
+        }
+    }
+    if let Some(d) = r.dsize
+        && !d.test(p.payload.len() as u64)
+    {
+        return false;
+    }
+    if let Some(f) = r.flags
+        && (p.proto != 6 || !f.test(p.tcp_flags))
+    {
+        return false;
+    }
+    if r.itype.is_some() || r.icode.is_some() {
+        let Some((t, c)) = p.icmp else { return false };
+        if r.itype.is_some_and(|x| !x.test(t as u64)) || r.icode.is_some_and(|x| !x.test(c as u64))
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Every buffer's conditions must match; returns the evidence (fast-pattern buffer first).
+fn match_buffers(lr: &LoadedRule, bufs: &Bufs<'_>, packet_only: bool) -> Option<(Buf, Vec<u8>)> {
+    let r = &lr.rule;
+    let mut evidence: Option<(Buf, Vec<u8>)> = None;
+    let lead = r.fast_pattern.map(|(b, _)| b);
+    for (b, conds) in &r.buffers {
+        let alts = bufs.get(*b, r.dotprefix);
+        let mut hit = None;
+        for (k, data) in alts.iter().enumerate() {
+            if packet_only && *b == Buf::Payload && k == 1 {
+                break;
+            }
+            let Some(data) = data else { continue };
+            if let Some(span) = inspect(conds, data) {
+                hit = Some((span, *data));
+                break;
+            }
+        }
+        let ((s, e), data) = hit?;
+        if evidence.is_none() || lead == Some(*b) {
+            let (s, e) = if s == usize::MAX { (0, 0) } else { (s, e) };
+            let e = e.min(s + 256);
+            evidence = Some((*b, data.get(s..e).unwrap_or(&[]).to_vec()));
+        }
+    }
+    Some(evidence.unwrap_or((Buf::Payload, Vec::new())))
+}
+
+/// (rule, tracked address, second address for by_both).
+type TrackKey = (u32, [u8; 16], [u8; 16]);
+
+/// Applies `threshold`/`detection_filter` over all workers' events, in packet-time order
+/// (ties broken by content), so the result does not depend on sharding.
+pub fn apply_thresholds(set: &RuleSet, mut events: Vec<RuleEvent>) -> Vec<RuleEvent> {
+    events.sort();
+    // (rule, track key) → (window start, count in window, alerted in window)
+    let mut state: BTreeMap<TrackKey, (i64, u32, bool)> = BTreeMap::new();
+    let mut out = Vec::with_capacity(events.len());
+    for ev in events {
+        let Some(th) = set
+            .rules
+            .get(ev.rule as usize)
+            .and_then(|r| r.rule.threshold)
+        else {
+            out.push(ev);
+            continue;
+        };
+        let key = match th.track {
+            Track::BySrc => (ev.rule, ev.src, [0; 16]),
+            Track::ByDst => (ev.rule, ev.dst, [0; 16]),
+            Track::ByBoth => (ev.rule, ev.src, ev.dst),
+            Track::ByRule => (ev.rule, [0; 16], [0; 16]),
+        };
+        let win = th.seconds as i64 * 1_000_000_000;
+        let st = state.entry(key).or_insert((ev.ts, 0, false));
+        if ev.ts - st.0 >= win {
+            *st = (ev.ts, 0, false);
+        }
+        st.1 = st.1.saturating_add(1);
+        let n = st.1;
+        let emit = match th.kind {
+            ThresholdType::Limit => n <= th.count,
+            ThresholdType::Threshold => {
+                if n >= th.count {
+                    st.1 = 0;
+                    true
+                } else {
+                    false
+                }
+            }
+            ThresholdType::Both => {
+                if n >= th.count && !st.2 {
+                    st.2 = true;
+                    true
+                } else {
+                    false
+                }
+            }
+            ThresholdType::DetectionFilter => n > th.count,
+        };
+        if emit {
+            out.push(ev);
+        }
+    }
+    out
+}
