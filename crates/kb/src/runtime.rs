@@ -92,16 +92,7 @@ impl RuntimePacks {
     fn add_ua(&mut self, text: &str, origin: &str) -> Result<(), KbError> {
         let (h, lines) = split_pack(text, origin, UA_PACK, FORMAT)?;
         for (n, line) in lines {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() != 5 {
-                return Err(KbError::parse(origin, n, "expected 5 tab-separated fields"));
-            }
-            let fp = DhcpFingerprint {
-                name: f[2].to_string(),
-                os: Some(f[3].to_string()).filter(|s| !s.is_empty()),
-                category: f[4].parse().ok().filter(|c| *c != Category::Unknown),
-                source: h.source.clone(),
-            };
+            let (f, fp) = fingerprint_row(line, &h.source, origin, n)?;
             match f[0] {
                 "exact" => {
                     self.ua_exact.insert(f[1].to_string(), fp);
@@ -134,16 +125,7 @@ impl RuntimePacks {
     fn add_dhcp(&mut self, text: &str, origin: &str) -> Result<(), KbError> {
         let (h, lines) = split_pack(text, origin, DHCP_PACK, FORMAT)?;
         for (n, line) in lines {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() != 5 {
-                return Err(KbError::parse(origin, n, "expected 5 tab-separated fields"));
-            }
-            let fp = DhcpFingerprint {
-                name: f[2].to_string(),
-                os: Some(f[3].to_string()).filter(|s| !s.is_empty()),
-                category: f[4].parse().ok().filter(|c| *c != Category::Unknown),
-                source: h.source.clone(),
-            };
+            let (f, fp) = fingerprint_row(line, &h.source, origin, n)?;
             let table = match f[0] {
                 "prl" => &mut self.prl,
                 "vendor" => &mut self.vendor_class,
@@ -199,6 +181,26 @@ impl RuntimePacks {
             && self.ua_exact.is_empty()
             && self.ua_partial.is_empty()
     }
+}
+
+/// Splits a `key\tvalue\tname\tos\tcategory` row of a fingerprint pack.
+fn fingerprint_row<'a>(
+    line: &'a str,
+    source: &str,
+    origin: &str,
+    n: usize,
+) -> Result<(Vec<&'a str>, DhcpFingerprint), KbError> {
+    let f: Vec<&str> = line.split('\t').collect();
+    if f.len() != 5 {
+        return Err(KbError::parse(origin, n, "expected 5 tab-separated fields"));
+    }
+    let fp = DhcpFingerprint {
+        name: f[2].to_string(),
+        os: Some(f[3].to_string()).filter(|s| !s.is_empty()),
+        category: f[4].parse().ok().filter(|c| *c != Category::Unknown),
+        source: source.to_string(),
+    };
+    Ok((f, fp))
 }
 
 static INSTALLED: OnceLock<RuntimePacks> = OnceLock::new();
