@@ -137,6 +137,15 @@ pub fn parse_client_hello(tcp_payload: &[u8]) -> Result<ClientHello<'_>, ProtoEr
     Ok(ch)
 }
 
+/// The values of a JA3 list, GREASE removed, widened for decimal output.
+fn without_grease(values: &[u16]) -> impl Iterator<Item = u32> + '_ {
+    values
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .map(u32::from)
+}
+
 impl ClientHello<'_> {
     /// `SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats`
     /// in decimal with GREASE values removed.
@@ -144,32 +153,11 @@ impl ClientHello<'_> {
         let mut s = String::with_capacity(256);
         push_decimal(&mut s, u32::from(self.handshake_version));
         s.push(',');
-        push_dash_list(
-            &mut s,
-            self.cipher_suites
-                .iter()
-                .copied()
-                .filter(|v| !is_grease(*v))
-                .map(u32::from),
-        );
+        push_dash_list(&mut s, without_grease(&self.cipher_suites));
         s.push(',');
-        push_dash_list(
-            &mut s,
-            self.extensions
-                .iter()
-                .copied()
-                .filter(|v| !is_grease(*v))
-                .map(u32::from),
-        );
+        push_dash_list(&mut s, without_grease(&self.extensions));
         s.push(',');
-        push_dash_list(
-            &mut s,
-            self.supported_groups
-                .iter()
-                .copied()
-                .filter(|v| !is_grease(*v))
-                .map(u32::from),
-        );
+        push_dash_list(&mut s, without_grease(&self.supported_groups));
         s.push(',');
         push_dash_list(&mut s, self.ec_point_formats.iter().copied().map(u32::from));
         s
