@@ -445,69 +445,38 @@ fn ace_rules(ace: &Ace, from_device: bool, ctx: &mut Ctx) -> Vec<String> {
             e.push(format!("{fam} {remote} @{set}_{sfx}"));
         }
     }
-    if let Some(t) = &m.tcp {
-        match t.source_port.as_ref().map(|p| port_expr("tcp", "sport", p)) {
-            Some(Some(p)) => e.push(p),
-            // Never compile a wider rule than the ACE.
-            Some(None) => {
-                return vec![format!(
-                    "# ace {}: unsupported port match; not compiled",
-                    quote_comment(&ace.name)
-                )];
-            }
-            None => {}
-        }
-        match t
-            .destination_port
+    let ports = [
+        m.tcp
             .as_ref()
-            .map(|p| port_expr("tcp", "dport", p))
-        {
-            Some(Some(p)) => e.push(p),
-            // Never compile a wider rule than the ACE.
-            Some(None) => {
-                return vec![format!(
-                    "# ace {}: unsupported port match; not compiled",
-                    quote_comment(&ace.name)
-                )];
+            .map(|t| ("tcp", t.source_port.as_ref(), t.destination_port.as_ref())),
+        m.udp
+            .as_ref()
+            .map(|u| ("udp", u.source_port.as_ref(), u.destination_port.as_ref())),
+    ];
+    for (l4, sport, dport) in ports.into_iter().flatten() {
+        for (which, pm) in [("sport", sport), ("dport", dport)] {
+            let Some(pm) = pm else { continue };
+            match port_expr(l4, which, pm) {
+                Some(p) => e.push(p),
+                // Never compile a wider rule than the ACE.
+                None => {
+                    return vec![format!(
+                        "# ace {}: unsupported port match; not compiled",
+                        quote_comment(&ace.name)
+                    )];
+                }
             }
-            None => {}
-        }
-        if let Some(d) = t.direction_initiated {
-            // Packets of a connection the device opened are "original" when the device sends them.
-            let original = (d == Direction::FromDevice) == from_device;
-            e.push(format!(
-                "ct direction {}",
-                if original { "original" } else { "reply" }
-            ));
         }
     }
-    if let Some(u) = &m.udp {
-        match u.source_port.as_ref().map(|p| port_expr("udp", "sport", p)) {
-            Some(Some(p)) => e.push(p),
-            // Never compile a wider rule than the ACE.
-            Some(None) => {
-                return vec![format!(
-                    "# ace {}: unsupported port match; not compiled",
-                    quote_comment(&ace.name)
-                )];
-            }
-            None => {}
-        }
-        match u
-            .destination_port
-            .as_ref()
-            .map(|p| port_expr("udp", "dport", p))
-        {
-            Some(Some(p)) => e.push(p),
-            // Never compile a wider rule than the ACE.
-            Some(None) => {
-                return vec![format!(
-                    "# ace {}: unsupported port match; not compiled",
-                    quote_comment(&ace.name)
-                )];
-            }
-            None => {}
-        }
+    if let Some(t) = &m.tcp
+        && let Some(d) = t.direction_initiated
+    {
+        // Packets of a connection the device opened are "original" when the device sends them.
+        let original = (d == Direction::FromDevice) == from_device;
+        e.push(format!(
+            "ct direction {}",
+            if original { "original" } else { "reply" }
+        ));
     }
     if let Some(ic) = &m.icmp {
         let k = if v6 { "icmpv6" } else { "icmp" };
