@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use palisade_kb::p0f::MatchQuality;
 use palisade_kb::{Category, Discovery, OuiTable, ServiceProto, service_category};
 
 use crate::{DeviceState, Observation, format_mac};
@@ -733,6 +734,8 @@ pub fn identify(d: &DeviceState) -> Identity {
         }
     }
 
+    tcp_fingerprints(d, &mut v, &mut os);
+
     for q in &d.dns_queries {
         for (needle, cat, w) in DOMAIN_RULES {
             if q.contains(needle) {
@@ -757,10 +760,13 @@ pub fn identify(d: &DeviceState) -> Identity {
         && info.oui_vendors.iter().any(|o| o == org)
     {
         let name = forest.classes.get(cls).map(String::as_str).unwrap_or("?");
+        // A radio-module maker's OUI (Espressif, TI...) sits in many unrelated products, so
+        // having seen it in training says little: such a vote alone stays below 0.8.
+        let cap = if is_module_vendor(org) { 0.5 } else { 0.8 };
         if let Ok(c) = info.category.parse::<Category>() {
             v.vote(
                 c,
-                (0.8 * p as f64).min(0.8),
+                (0.8 * p as f64).min(cap),
                 "classifier",
                 format!(
                     "behaviour matches {name} ({} {}) with p={p:.2}",
@@ -798,6 +804,78 @@ pub fn identify(d: &DeviceState) -> Identity {
         mac_randomized: randomized,
         is_router: router,
         evidence,
+    }
+}
+
+/// IEEE organisations that make Wi-Fi/Bluetooth modules or chipsets built into many vendors'
+/// products (their OUI names the module, not the product).
+const MODULE_VENDORS: &[&str] = &[
+    "espressif",
+    "texas instruments",
+    "realtek",
+    "mediatek",
+    "murata",
+    "azurewave",
+    "hon hai",
+    "universal global scientific",
+    "silicon laboratories",
+    "microchip",
+    "nordic semiconductor",
+    "qualcomm",
+    "broadcom",
+    "marvell",
+    "cypress",
+    "shenzhen",
+    "hui zhou gaoshengda",
+    "tuya",
+    "beken",
+    "wistron neweb",
+    "liteon",
+    "lite-on",
+];
+
+pub(crate) fn is_module_vendor(org: &str) -> bool {
+    let o = lc(org);
+    MODULE_VENDORS.iter().any(|m| o.contains(m))
+}
+
+/// TCP SYN fingerprints against the p0f run-time pack, when loaded. p0f's database knows
+/// general-purpose stacks (Linux, Windows, macOS, BSD), so it names an OS family; only the
+/// non-Linux families say something about the category, and only weakly.
+fn tcp_fingerprints(d: &DeviceState, v: &mut Votes, os: &mut Option<(f64, String)>) {
+    let db = palisade_kb::runtime_packs().map(|rt| rt.tcp());
+    for sig in &d.syn_signatures {
+        let kind = if sig.response { "SYN+ACK" } else { "SYN" };
+        let Some((fp, matched, quality)) = db.and_then(|db| db.best_match(sig)) else {
+            v.note("tcp", format!("{kind} signature {sig}"), 0.0);
+            continue;
+        };
+        let (how, os_weight) = match quality {
+            MatchQuality::Exact => ("exact", 0.3),
+            MatchQuality::Generic => ("generic", 0.2),
+            MatchQuality::Fuzzy => ("fuzzy", 0.1),
+        };
+        let detail = format!(
+            "{kind} signature {sig} is {} (p0f {how} match of {})",
+            fp.label, matched.text
+        );
+        if fp.label.class == "!" {
+            // An application label (a scanner, a crawler), not an OS.
+            v.note("kb:tcp", detail, 0.05);
+            continue;
+        }
+        let family = fp.label.name.as_str();
+        let hint = match family {
+            "Windows" => Some((Category::Computer, 0.3)),
+            "Mac OS X" => Some((Category::Computer, 0.25)),
+            "iOS" => Some((Category::Phone, 0.25)),
+            _ => None,
+        };
+        match hint {
+            Some((c, w)) if quality != MatchQuality::Fuzzy => v.vote(c, w, "kb:tcp", detail),
+            _ => v.note("kb:tcp", detail, 0.1),
+        }
+        set_os(os_weight, fp.label.os(), os);
     }
 }
 

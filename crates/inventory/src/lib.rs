@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use rustc_hash::FxHasher;
 
 pub use palisade_kb::Category;
+pub use palisade_kb::p0f::{IpFacts, SynSignature};
 
 mod features;
 mod identify;
@@ -237,6 +238,7 @@ pub const MAX_FACTS: usize = 96;
 pub const MAX_DNS: usize = 64;
 pub const MAX_SERVICES: usize = 64;
 pub const MAX_PUBLIC_SEEN: usize = 8;
+pub const MAX_SYN_SIGNATURES: usize = 4;
 
 /// Everything observed about one MAC. Mergeable, so sharded workers can combine results
 /// into the same answer whatever the thread count.
@@ -259,6 +261,9 @@ pub struct DeviceState {
     pub protocols: BTreeSet<&'static str>,
     /// Observed TTLs of IP packets the device sent (initial TTL families).
     pub ttls: BTreeSet<u8>,
+    /// TCP SYN / SYN+ACK fingerprints (p0f model) of segments the device sent from a local
+    /// address; the smallest [`MAX_SYN_SIGNATURES`] are kept, so shards merge exactly.
+    pub syn_signatures: BTreeSet<SynSignature>,
     pub facts: BTreeSet<FactKey>,
     pub dhcp_server: bool,
     pub router_advert: bool,
@@ -510,6 +515,20 @@ impl DeviceState {
         }
     }
 
+    /// Records the TCP fingerprint of a SYN or SYN+ACK the device sent (`segment` = the TCP
+    /// header and payload). Only local sources count: a router forwards others' SYNs.
+    pub fn saw_tcp_syn(&mut self, src: &IpAddr, ip: IpFacts, segment: &[u8]) {
+        if !is_local_ip(src) {
+            return;
+        }
+        if let Some(sig) = SynSignature::from_segment(ip, segment)
+            && !self.syn_signatures.contains(&sig)
+        {
+            self.syn_signatures.insert(sig);
+            trim_set(&mut self.syn_signatures, MAX_SYN_SIGNATURES);
+        }
+    }
+
     pub fn facts(&self) -> impl Iterator<Item = Observation> + '_ {
         self.facts.iter().filter_map(Observation::from_key)
     }
@@ -557,6 +576,8 @@ impl DeviceState {
         trim_set(&mut self.services, MAX_SERVICES);
         self.protocols.extend(o.protocols);
         self.ttls.extend(o.ttls);
+        self.syn_signatures.extend(o.syn_signatures);
+        trim_set(&mut self.syn_signatures, MAX_SYN_SIGNATURES);
         self.facts.extend(o.facts);
         let over = self.facts.len().saturating_sub(MAX_FACTS) as u64;
         trim_set(&mut self.facts, MAX_FACTS);

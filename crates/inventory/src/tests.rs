@@ -212,3 +212,13 @@ fn feature_vector_has_the_model_layout() {
     assert!(s.tokens.iter().any(|t| t == "dns:meethue.com"));
     assert!(s.tokens.iter().any(|t| t.starts_with("ssdp:ipbridge")));
 }
+
+#[test]
+fn module_makers_are_recognised_by_their_registry_names() {
+    use crate::identify::is_module_vendor;
+    assert!(is_module_vendor("Espressif Inc."));
+    assert!(is_module_vendor("Texas Instruments"));
+    assert!(is_module_vendor("AzureWave Technology Inc."));
+    assert!(!is_module_vendor("Philips Lighting BV"));
+    assert!(!is_module_vendor("Belkin International Inc."));
+}

@@ -29,6 +29,7 @@ mod import;
 mod kev;
 mod mirai;
 mod oui;
+pub mod p0f;
 mod runtime;
 mod services;
 
@@ -49,8 +50,8 @@ pub use mirai::{Credential, is_mirai_credential, mirai_credentials, parse_mirai_
 pub use oui::{BlockSize, OuiTable, is_locally_administered, is_multicast, parse_mac};
 pub use runtime::{
     DhcpFingerprint, Ja4Client, RuntimePacks, default_pack_dirs, import_fingerbank,
-    import_ja4_mapping, import_satori_dhcp, import_satori_useragents, install_runtime_packs,
-    runtime_packs,
+    import_ja4_mapping, import_p0f, import_satori_dhcp, import_satori_useragents,
+    install_runtime_packs, runtime_packs,
 };
 pub use services::{
     ServiceCategory, ServiceProto, parse_service_categories, service_categories, service_category,

@@ -13,10 +13,12 @@ use std::sync::OnceLock;
 
 use crate::category::Category;
 use crate::format::{Header, KbError, csv_fields, split_pack};
+use crate::p0f::TcpDatabase;
 
 pub const DHCP_PACK: &str = "dhcp-fingerprints";
 pub const JA4_PACK: &str = "ja4-clients";
 pub const UA_PACK: &str = "http-user-agents";
+pub const TCP_PACK: &str = "tcp-signatures";
 const FORMAT: u32 = 1;
 
 /// One DHCP fingerprint entry.
@@ -48,6 +50,8 @@ pub struct RuntimePacks {
     ua_exact: HashMap<String, DhcpFingerprint>,
     /// (lower-case substring, fingerprint), longest first.
     ua_partial: Vec<(String, DhcpFingerprint)>,
+    /// p0f TCP SYN / SYN+ACK signatures, in source order.
+    tcp: TcpDatabase,
     /// Headers of the packs read.
     pub headers: Vec<Header>,
 }
@@ -80,6 +84,7 @@ impl RuntimePacks {
                 DHCP_PACK => p.add_dhcp(&text, &origin)?,
                 JA4_PACK => p.add_ja4(&text, &origin)?,
                 UA_PACK => p.add_ua(&text, &origin)?,
+                TCP_PACK => p.add_tcp(&text, &origin)?,
                 _ => continue,
             }
             p.headers.push(h);
@@ -87,6 +92,45 @@ impl RuntimePacks {
         p.ua_partial
             .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Ok(p)
+    }
+
+    fn add_tcp(&mut self, text: &str, origin: &str) -> Result<(), KbError> {
+        let (_, lines) = split_pack(text, origin, TCP_PACK, FORMAT)?;
+        for (n, line) in lines {
+            let f: Vec<&str> = line.split('\t').collect();
+            let [dir, label, sig] = f[..] else {
+                return Err(KbError::parse(origin, n, "expected 3 tab-separated fields"));
+            };
+            let response = match dir {
+                "request" => false,
+                "response" => true,
+                _ => {
+                    return Err(KbError::parse(
+                        origin,
+                        n,
+                        "direction must be request or response",
+                    ));
+                }
+            };
+            let one = format!("[tcp:{dir}]\nlabel = {label}\nsig = {sig}\n");
+            let mut db =
+                TcpDatabase::parse_p0f_fp(&one).map_err(|(_, m)| KbError::parse(origin, n, m))?;
+            let Some(mut fp) = db.fingerprints.pop() else {
+                return Err(KbError::parse(origin, n, "empty signature"));
+            };
+            debug_assert!(fp.signatures.iter().all(|s| s.response == response));
+            // Consecutive rows of one label form one fingerprint, keeping p0f's order.
+            match self.tcp.fingerprints.last_mut() {
+                Some(last) if last.label == fp.label => last.signatures.append(&mut fp.signatures),
+                _ => self.tcp.fingerprints.push(fp),
+            }
+        }
+        Ok(())
+    }
+
+    /// p0f TCP signatures (empty when the pack is absent).
+    pub fn tcp(&self) -> &TcpDatabase {
+        &self.tcp
     }
 
     fn add_ua(&mut self, text: &str, origin: &str) -> Result<(), KbError> {
@@ -180,6 +224,7 @@ impl RuntimePacks {
             && self.ja4.is_empty()
             && self.ua_exact.is_empty()
             && self.ua_partial.is_empty()
+            && self.tcp.is_empty()
     }
 }
 
@@ -532,6 +577,29 @@ pub fn import_ja4_mapping(csv: &Path, out: &Path) -> Result<usize, KbError> {
     write_pack(out, "ja4-clients.tsv", header, rows)
 }
 
+/// Imports the TCP sections of p0f's `p0f.fp` (LGPL-2.1) into `out/tcp-p0f.tsv`, one row per
+/// signature in the source's order (which is p0f's match order).
+pub fn import_p0f(fp: &Path, out: &Path) -> Result<usize, KbError> {
+    let text = std::fs::read_to_string(fp).map_err(|e| KbError::io(fp, e))?;
+    let db = TcpDatabase::parse_p0f_fp(&text).map_err(|(n, m)| KbError::parse(fp, n, m))?;
+    let mut rows = Vec::new();
+    for f in &db.fingerprints {
+        for s in &f.signatures {
+            let dir = if s.response { "response" } else { "request" };
+            rows.push(format!("{dir}\t{}\t{}", f.label, s.text));
+        }
+    }
+    let header = Header {
+        pack: TCP_PACK.into(),
+        format_version: FORMAT,
+        source: "p0f.fp [tcp:request] and [tcp:response] (Debian package p0f)".into(),
+        source_version: "p0f 3.09b (Debian 3.09b-3, file dated 2016-04-16)".into(),
+        licence: "LGPL-2.1 — run-time pack".into(),
+        records: rows.len(),
+    };
+    write_pack(out, "tcp-p0f.tsv", header, rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,8 +628,15 @@ mod tests {
         assert!((20..=40).contains(&n), "{n}");
         let n = import_satori_useragents(&kb.join("satori/webuseragent.xml"), &out).unwrap();
         assert!(n > 3000, "{n}");
+        let n = import_p0f(&kb.join("p0f/p0f.fp"), &out).unwrap();
+        assert_eq!(n, 192, "91 request + 101 response signatures");
         let p = RuntimePacks::load_dir(&out).unwrap();
-        assert_eq!(p.headers.len(), 4);
+        assert_eq!(p.headers.len(), 5);
+        // The pack reloads into the same database, in p0f's order.
+        let direct =
+            TcpDatabase::parse_p0f_fp(&std::fs::read_to_string(kb.join("p0f/p0f.fp")).unwrap())
+                .unwrap();
+        assert_eq!(p.tcp(), &direct);
         // satori's Echo Dot user-agent test is a substring match.
         assert!(
             p.user_agent(

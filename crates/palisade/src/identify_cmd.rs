@@ -262,6 +262,8 @@ pub fn eval(
     };
     let mut categories = Confusion::new(cats.clone());
     let (mut vendor_ok, mut vendor_n) = (0u64, 0u64);
+    // (top class probability, was it right) for every held-out capture: the calibration check.
+    let mut reliability: Vec<(f32, bool)> = Vec::new();
     let cfg = TrainConfig {
         trees,
         ..TrainConfig::default()
@@ -276,10 +278,11 @@ pub fn eval(
         let f = train(&ds, &train_idx, cfg, "cv");
         for &i in &test_idx {
             let s = &ds.samples[i];
-            let pred = f
-                .predict(&s.features)
-                .filter(|(_, p)| *p >= threshold)
-                .map(|(c, _)| c);
+            let raw = f.predict(&s.features);
+            if let Some((c, p)) = raw {
+                reliability.push((p, c == s.label));
+            }
+            let pred = raw.filter(|(_, p)| *p >= threshold).map(|(c, _)| c);
             types.add(s.label, pred);
             let truth_cat = type_info(&ds.classes[s.label]).0;
             let pred_cat = pred.map(|c| type_info(&ds.classes[c]).0);
@@ -364,6 +367,8 @@ pub fn eval(
         }
     }
     println!();
+    print_reliability(&reliability);
+    println!();
     println!("confusion matrix (rows = truth, columns = predicted type index, last = abstained):");
     print!("{:>4} ", "");
     for i in 0..ds.classes.len() {
@@ -387,4 +392,38 @@ pub fn eval(
     }
     println!("elapsed {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Reliability table of the classifier's top-class probability on held-out captures: within
+/// each probability bin, how often the answer was right, and the expected calibration error.
+fn print_reliability(r: &[(f32, bool)]) {
+    let n = r.len().max(1) as f64;
+    println!("calibration (top-class probability on held-out captures, before abstention):");
+    println!(
+        "{:<11} {:>5} {:>10} {:>9}",
+        "probability", "n", "mean prob", "accuracy"
+    );
+    let mut ece = 0.0;
+    for b in 0..10 {
+        let (lo, hi) = (b as f32 / 10.0, (b + 1) as f32 / 10.0);
+        let in_bin: Vec<&(f32, bool)> = r
+            .iter()
+            .filter(|(p, _)| *p >= lo && (*p < hi || (b == 9 && *p <= 1.0)))
+            .collect();
+        if in_bin.is_empty() {
+            continue;
+        }
+        let k = in_bin.len() as f64;
+        let conf = in_bin.iter().map(|(p, _)| *p as f64).sum::<f64>() / k;
+        let acc = in_bin.iter().filter(|(_, ok)| *ok).count() as f64 / k;
+        ece += k / n * (acc - conf).abs();
+        println!(
+            "{:<11} {:>5} {:>10.3} {:>9.3}",
+            format!("{lo:.1}-{hi:.1}"),
+            in_bin.len(),
+            conf,
+            acc
+        );
+    }
+    println!("expected calibration error: {ece:.3}");
 }

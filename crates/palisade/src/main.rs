@@ -178,8 +178,9 @@ enum KbCommand {
     },
     /// List the embedded packs with source, version, licence and record counts.
     Info,
-    /// Convert copyleft/share-alike fingerprint sources (satori DHCP, legacy Fingerbank,
-    /// FoxIO JA4 mapping) into run-time packs; they are read with `analyze --kb DIR`, never embedded.
+    /// Convert copyleft/share-alike fingerprint sources (satori DHCP and user agents, legacy
+    /// Fingerbank, FoxIO JA4 mapping, p0f TCP signatures) into run-time packs; they are read
+    /// with `analyze --kb DIR`, never embedded.
     ImportRuntime {
         #[arg(long, default_value = "../shared/kb")]
         from: PathBuf,
@@ -370,6 +371,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     &out,
                 )?;
                 println!("http-user-agents.tsv {n:>6} records");
+                let n = palisade_kb::import_p0f(&from.join("p0f/p0f.fp"), &out)?;
+                println!("tcp-p0f.tsv          {n:>6} records");
                 println!("run-time packs written to {}", out.display());
                 Ok(ExitCode::SUCCESS)
             }

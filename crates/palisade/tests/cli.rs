@@ -299,6 +299,7 @@ fn runtime_packs_feed_identification() {
         "dhcp-satori.tsv",
         "ja4-clients.tsv",
         "http-user-agents.tsv",
+        "tcp-p0f.tsv",
     ] {
         assert!(dir.join(f).is_file(), "{f}");
     }
@@ -317,6 +318,51 @@ fn runtime_packs_feed_identification() {
             && e["detail"].as_str().unwrap().contains("Windows")),
         "{ev:?}"
     );
+    // p0f's TCP signatures name the Hue bridge's stack from its SYNs (p0f says "Linux
+    // 2.2.x-3.x (no timestamps)" for them, generic: crates/sensor/tests/p0f_oracle.rs).
+    if let Some(hue) = shared_dataset(
+        "datasets/iot23/CTU-Honeypot-Capture-4-1/2018-10-25-14-06-32-192.168.1.132.pcap",
+    ) {
+        let tcp_evidence = |kb: &Path| -> Vec<String> {
+            let o = analyze(&[
+                "--kb",
+                kb.to_str().unwrap(),
+                "--format",
+                "json",
+                hue.to_str().unwrap(),
+            ]);
+            assert!(o.status.success());
+            let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            r["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["mac"] == "00:17:88:75:b3:82")
+                .flat_map(|d| d["evidence"].as_array().unwrap().clone())
+                .filter(|e| e["source"].as_str().unwrap().ends_with("tcp"))
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e["source"].as_str().unwrap(),
+                        e["detail"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        };
+        let with = tcp_evidence(&dir);
+        assert!(
+            with.iter()
+                .any(|e| e.starts_with("kb:tcp: SYN signature 4:64+0:")
+                    && e.contains("is g:unix:Linux:2.2.x-3.x (no timestamps) (p0f generic match")),
+            "{with:?}"
+        );
+        let without = tcp_evidence(&tmpdir("empty-kb-tcp"));
+        assert!(
+            without.iter().all(|e| e.starts_with("tcp: SYN signature")),
+            "{without:?}"
+        );
+        assert!(!without.is_empty());
+    }
     // Without the packs, no such evidence (they are not compiled in).
     let o = analyze(&[
         "--kb",

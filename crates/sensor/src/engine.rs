@@ -200,6 +200,12 @@ impl Engine {
             {
                 dev.ttls.insert(ttl);
             }
+            if let Transport::Tcp(t) = d.transport
+                && t.flags & palisade_packet::tcpflags::SYN != 0
+                && let Some(src_ip) = d.src_ip()
+            {
+                dev.saw_tcp_syn(&src_ip, ip_facts(&d.network), d.l3_payload);
+            }
             dev.behaviour.frame(wire_len);
             if let (Some(proto), Some(dst)) = (d.ip_proto(), d.dst_ip()) {
                 let port = d.ports().map(|(_, p)| p);
@@ -797,4 +803,28 @@ fn split_instance(owner: &str) -> Option<(String, String)> {
         return None;
     }
     Some((inst.to_string(), service_type_of(ty)))
+}
+
+/// IP header facts for TCP fingerprinting. The decoder does not keep the IPv4 reserved flag or
+/// the IPv6 traffic class, so p0f's `0+` quirk and IPv6 ECN are never reported.
+pub fn ip_facts(n: &Network) -> palisade_inventory::IpFacts {
+    match *n {
+        Network::Ipv4(ip) => palisade_inventory::IpFacts {
+            version: 4,
+            ttl: ip.ttl,
+            options_len: ip.header_len.saturating_sub(20),
+            dont_fragment: ip.dont_fragment,
+            id: ip.id,
+            tos: ip.tos,
+            reserved_flag: false,
+            flow_label: 0,
+        },
+        Network::Ipv6(ip) => palisade_inventory::IpFacts {
+            version: 6,
+            ttl: ip.hop_limit,
+            flow_label: ip.flow_label,
+            ..Default::default()
+        },
+        _ => palisade_inventory::IpFacts::default(),
+    }
 }
