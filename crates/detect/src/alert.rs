@@ -162,6 +162,9 @@ pub struct Finding {
     pub sums: Vec<(&'static str, u64)>,
     /// Severity when it differs from the kind's default (the alert takes the maximum).
     pub severity: Option<Severity>,
+    /// Packet-time window index (timestamp / window length) this finding's `count`
+    /// belongs to, for thresholds on counts per window ([`Aggregator::retain_windowed`]).
+    pub window: Option<i64>,
 }
 
 impl Finding {
@@ -180,6 +183,7 @@ impl Finding {
             lists: Vec::new(),
             sums: Vec::new(),
             severity: None,
+            window: None,
         }
     }
 }
@@ -197,6 +201,21 @@ struct Agg {
     lists: BTreeMap<&'static str, BTreeSet<String>>,
     sums: BTreeMap<&'static str, u64>,
     severity: Severity,
+    /// Count per packet-time window (the newest `MAX_WINDOWS` windows kept).
+    windows: BTreeMap<i64, u64>,
+}
+
+/// Windows kept per aggregated alert. Dropping the *oldest* keys keeps the result
+/// independent of merge order: a key among the newest N of the union is among the
+/// newest N of every part that holds it, so its count is complete.
+const MAX_WINDOWS: usize = 1024;
+
+fn add_window(w: &mut BTreeMap<i64, u64>, k: i64, n: u64) {
+    let e = w.entry(k).or_default();
+    *e = e.saturating_add(n);
+    while w.len() > MAX_WINDOWS {
+        w.pop_first();
+    }
 }
 
 /// Folds findings into aggregated alerts; bounded by `max_alerts` distinct keys.
@@ -244,7 +263,11 @@ impl Aggregator {
             lists: BTreeMap::new(),
             sums: BTreeMap::new(),
             severity: Severity::Info,
+            windows: BTreeMap::new(),
         });
+        if let Some(w) = f.window {
+            add_window(&mut a.windows, w, f.count);
+        }
         a.severity = a.severity.max(f.severity.unwrap_or(f.kind.severity()));
         a.first_ns = a.first_ns.min(f.first_ns);
         a.last_ns = a.last_ns.max(f.last_ns);
@@ -301,6 +324,9 @@ impl Aggregator {
                         let s = a.sums.entry(name).or_default();
                         *s = s.saturating_add(v);
                     }
+                    for (k, n) in b.windows {
+                        add_window(&mut a.windows, k, n);
+                    }
                 }
             }
         }
@@ -335,6 +361,26 @@ impl Aggregator {
         mut keep: impl FnMut(Kind, u64, &BTreeMap<&'static str, u64>) -> bool,
     ) {
         self.map.retain(|k, a| keep(k.0, a.count, &a.sums));
+    }
+
+    /// Keeps the aggregated alerts of `kind` only when some two consecutive packet-time
+    /// windows together hold at least `min` (a burst straddling a window boundary still
+    /// counts whole); the peak is recorded in the evidence as `peak_name`. Alerts of
+    /// `kind` without windowed findings are dropped.
+    pub fn retain_windowed(&mut self, kind: Kind, min: u64, peak_name: &'static str) {
+        self.map.retain(|k, a| {
+            if k.0 != kind {
+                return true;
+            }
+            let peak = a
+                .windows
+                .iter()
+                .map(|(&w, &n)| n.saturating_add(a.windows.get(&(w + 1)).copied().unwrap_or(0)))
+                .max()
+                .unwrap_or(0);
+            a.sums.insert(peak_name, peak);
+            peak >= min.max(1)
+        });
     }
 
     /// The aggregated alerts, sorted: severity (highest first), first seen, kind, id.

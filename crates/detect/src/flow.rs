@@ -180,6 +180,29 @@ struct Mirai {
     broken: bool,
 }
 
+/// Handshakes repeating a reported `tls.weak` finding, not yet added to the aggregator.
+#[derive(Debug, Clone)]
+struct TlsRepeat {
+    key: String,
+    device: Option<Mac>,
+    count: u64,
+    last_ns: i64,
+}
+
+impl TlsRepeat {
+    /// A count-only finding for the same aggregated alert.
+    fn add_to(&self, agg: &mut Aggregator) {
+        if self.count == 0 {
+            return;
+        }
+        let mut f = Finding::new(Kind::TlsWeak, self.key.clone(), self.device, i64::MAX);
+        f.count = self.count;
+        f.last_ns = self.last_ns;
+        f.evidence = serde_json::Value::Object(serde_json::Map::new());
+        agg.add(f);
+    }
+}
+
 /// Counters for documentation and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FlowCounters {
@@ -193,6 +216,10 @@ pub struct FlowDetector {
     cfg: DetectConfig,
     agg: Aggregator,
     dns: crate::dnsmemo::DnsMemo,
+    dns_det: crate::dns::DnsDetector,
+    /// `tls.weak` findings already reported, counted here on repeats so a device's every
+    /// handshake does not build a finding (bounded: flushed into the aggregator when full).
+    tls_seen: rustc_hash::FxHashMap<u64, TlsRepeat>,
     tracked: usize,
     pub counters: FlowCounters,
 }
@@ -281,6 +308,8 @@ impl FlowDetector {
         FlowDetector {
             agg: Aggregator::new(cfg.max_alerts, cfg.evidence_list_max),
             dns: crate::dnsmemo::DnsMemo::new(4096),
+            dns_det: crate::dns::DnsDetector::default(),
+            tls_seen: rustc_hash::FxHashMap::default(),
             tracked: 0,
             counters: FlowCounters::default(),
             cfg,
@@ -344,6 +373,10 @@ impl FlowDetector {
     /// Feeds one TCP payload packet of a flow.
     pub fn tcp_payload(&mut self, det: &mut FlowDet, p: &TcpPayload<'_>) {
         if p.payload.is_empty() {
+            return;
+        }
+        if det.0.is_none() && p.payload.starts_with(&[0x16, 0x03]) {
+            self.tls(p);
             return;
         }
         if det.0.is_none() {
@@ -425,10 +458,56 @@ impl FlowDetector {
         }
     }
 
+    /// A parsed DNS message with the packet it came in: answers are remembered (C2
+    /// names) and the querier's names are checked for DGA and tunnelling.
+    pub fn dns_packet(
+        &mut self,
+        ts: i64,
+        d: &palisade_packet::Decoded<'_>,
+        m: &palisade_proto::dns::DnsMessage<'_>,
+    ) {
+        self.dns(ts, m);
+        let (src, dst) = match d.network {
+            palisade_packet::Network::Ipv4(h) => (
+                crate::net::addr_from_v4(h.src),
+                crate::net::addr_from_v4(h.dst),
+            ),
+            palisade_packet::Network::Ipv6(h) => (h.src, h.dst),
+            _ => return,
+        };
+        let p = crate::dns::DnsPacket {
+            ts,
+            src,
+            dst,
+            src_mac: d.src_mac,
+            dst_mac: d.dst_mac,
+            msg: m,
+        };
+        if let Some(f) = self.dns_det.packet(&self.cfg, &p) {
+            self.agg.add(f);
+        }
+    }
+
+    /// Copies of the findings so far and the DNS answers seen (live sensing).
+    pub fn snapshot(&self) -> (Aggregator, crate::dnsmemo::DnsMemo) {
+        let mut agg = self.agg.clone();
+        for r in self.tls_seen.values() {
+            r.add_to(&mut agg);
+        }
+        (agg, self.dns.clone())
+    }
+
     /// The findings so far (aggregated; thresholds applied after merging) and the DNS
     /// answers seen.
-    pub fn into_parts(self) -> (Aggregator, crate::dnsmemo::DnsMemo) {
+    pub fn into_parts(mut self) -> (Aggregator, crate::dnsmemo::DnsMemo) {
+        self.flush_tls();
         (self.agg, self.dns)
+    }
+
+    fn flush_tls(&mut self) {
+        for (_, r) in self.tls_seen.drain() {
+            r.add_to(&mut self.agg);
+        }
     }
 
     // --- helpers ---------------------------------------------------------------------
@@ -547,14 +626,6 @@ impl FlowDetector {
             f.last_ns = ts;
             f.src = Some(ip(&t.client));
             f.dst = Some(ip(&t.server));
-            // A LAN client logging in with the factory credential, without failed tries,
-            // is usually the owner's app: an exposure (medium), not an observed attack.
-            // Logins from outside, after failures, or by a device that brute-forces or
-            // scans (escalated in `finalize`) keep the default severity.
-            let lan_only = is_local(&t.client) && st.failures == 0;
-            if lan_only {
-                f.severity = Some(crate::alert::Severity::Medium);
-            }
             f.summary = format!(
                 "{proto} login with default credential {cred} on {server} ({})",
                 outcome.as_str()
@@ -564,10 +635,12 @@ impl FlowDetector {
                 o.insert("default_list".into(), list.into());
                 o.insert(
                     "context".into(),
-                    if lan_only {
-                        "login from a local client with no failed attempts (device still accepts its factory default; severity lowered to medium unless the client also brute-forces or scans)"
+                    if !is_local(&t.client) {
+                        "login from a remote client"
+                    } else if st.failures > 0 {
+                        "login from a local client after failed attempts"
                     } else {
-                        "login from a remote client or after failed attempts"
+                        "login from a local client with no failed attempts (the device still accepts its factory default)"
                     }
                     .into(),
                 );
@@ -585,8 +658,11 @@ impl FlowDetector {
         let fail = u64::from(outcome == Outcome::Failure);
         st.failures = st.failures.saturating_add(fail as u16);
         let succ = u64::from(outcome == Outcome::Success);
+        let bf_window = pend.ts.div_euclid(self.cfg.bruteforce_window_ns());
+        let window_s = self.cfg.bruteforce_window_s;
         let mk = |key: String, dev: Option<Mac>, summary: String| {
             let mut f = Finding::new(Kind::Bruteforce, key, dev, pend.ts);
+            f.window = Some(bf_window);
             f.last_ns = ts;
             f.count = fail;
             f.src = Some(ip(&t.client));
@@ -594,6 +670,7 @@ impl FlowDetector {
             f.summary = summary;
             f.evidence = json!({
                 "protocol": proto,
+                "window_s": window_s,
                 "first_attempt": {"username": user, "password_masked": masked, "outcome": outcome.as_str(),
                                    "flow": Self::flow_ev(&t)},
             });
@@ -723,6 +800,76 @@ impl FlowDetector {
             } else if st.line.len() < self.cfg.max_line {
                 st.line.push(b);
             }
+        }
+    }
+
+    // --- TLS ---------------------------------------------------------------------------------
+
+    /// `tls.weak`: judges a handshake record (stateless, see [`crate::tls`]).
+    fn tls(&mut self, p: &TcpPayload<'_>) {
+        use crate::sketch::{hash_addr, mix64};
+        let local_server = is_local(&p.server);
+        let found = if p.to_server {
+            crate::tls::client_hello(p.payload)
+        } else {
+            crate::tls::server_flight(p.payload, local_server)
+        };
+        for w in found {
+            // The device at fault: the server for what the server chose (when it is a
+            // local device), else the local client.
+            let (dev, dev_addr) = if w.server_side && local_server {
+                (p.server_mac, p.server)
+            } else if is_local(&p.client) {
+                (p.client_mac, p.client)
+            } else {
+                continue;
+            };
+            let dev = dev.filter(|m| m[0] & 1 == 0);
+            // Repeats of a reported weakness only count.
+            let id_hash = w.id.bytes().fold(0u64, |h, b| mix64(h ^ b as u64));
+            let repeat_key = if w.server_side && local_server {
+                mix64(id_hash ^ hash_addr(&p.server) ^ p.server_port as u64)
+            } else {
+                mix64(id_hash ^ hash_addr(&dev_addr).rotate_left(1))
+            };
+            if let Some(r) = self.tls_seen.get_mut(&repeat_key) {
+                r.count += 1;
+                r.last_ns = r.last_ns.max(p.ts);
+                continue;
+            }
+            let server = endpoint(&p.server, p.server_port);
+            let key = if w.server_side && local_server {
+                format!("{}|{server}", w.id)
+            } else {
+                format!("{}|{}", w.id, ip(&dev_addr))
+            };
+            let mut f = Finding::new(Kind::TlsWeak, key, dev, p.ts);
+            f.src = Some(ip(&p.client));
+            f.dst = Some(ip(&p.server));
+            let reason = w.reason();
+            f.summary = format!("weak TLS between {} and {server}: {reason}", ip(&p.client),);
+            let mut ev = w.evidence();
+            if let serde_json::Value::Object(o) = &mut ev {
+                o.insert("reason".into(), reason.into());
+                o.insert("client".into(), endpoint(&p.client, p.client_port).into());
+                o.insert("server".into(), server.clone().into());
+            }
+            // (No per-finding server list: repeats are only counted, so a list would
+            // depend on how flows were sharded across workers.)
+            f.evidence = ev;
+            if self.tls_seen.len() >= self.cfg.max_alerts.max(1) {
+                self.flush_tls();
+            }
+            self.tls_seen.insert(
+                repeat_key,
+                TlsRepeat {
+                    key: f.key.clone(),
+                    device: dev,
+                    count: 0,
+                    last_ns: p.ts,
+                },
+            );
+            self.agg.add(f);
         }
     }
 

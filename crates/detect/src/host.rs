@@ -71,6 +71,8 @@ struct Top {
     ports: Hll,
     first: i64,
     last: i64,
+    /// Bytes sent to this destination (exfiltration volume).
+    bytes: u64,
 }
 
 /// Counters for one time slot.
@@ -108,7 +110,16 @@ struct Slot {
     n_samples: u8,
     syn_port_samples: [u16; SAMPLES],
     n_port_samples: u8,
+    /// Bytes sent to non-local destinations.
+    out_remote_bytes: u64,
+    /// SYNs to internal peers on admin/remote-access ports outside the baseline.
+    lat_syns: u32,
+    lat_dst: Hll,
+    lat_samples: [(Addr, u16); LAT_SAMPLES],
+    n_lat_samples: u8,
 }
+
+const LAT_SAMPLES: usize = 4;
 
 impl Default for Slot {
     fn default() -> Self {
@@ -145,6 +156,11 @@ impl Default for Slot {
             n_samples: 0,
             syn_port_samples: [0; SAMPLES],
             n_port_samples: 0,
+            out_remote_bytes: 0,
+            lat_syns: 0,
+            lat_dst: Hll::default(),
+            lat_samples: [([0; 16], 0); LAT_SAMPLES],
+            n_lat_samples: 0,
         }
     }
 }
@@ -177,6 +193,94 @@ struct Host {
     /// Matching counts of the previous slot were already added to an episode.
     prev_counted: u32,
     episodes: Vec<Episode>,
+    /// First packet time of this host in the table (baseline learning starts here).
+    born: i64,
+    /// Learnt behaviour and beacon candidates; allocated on the first outbound SYN.
+    learn: Option<Box<Learn>>,
+}
+
+/// Entries of the learnt peer / destination sets (fixed size: learning stops when full).
+const BASELINE_SET: usize = 32;
+
+/// What a host did while its baseline was being learnt, and its beacon candidates.
+#[derive(Debug, Clone, Default)]
+struct Learn {
+    /// Hashes of (internal peer, port) pairs connected to during learning.
+    peers: Vec<u32>,
+    /// Hashes of remote destinations contacted during learning.
+    remote: Vec<u32>,
+    /// Moving average of bytes sent to remote destinations per active slot.
+    remote_bytes_avg: f64,
+    slots_seen: u32,
+    beacons: Vec<Beacon>,
+}
+
+/// Connection starts from one host to one remote endpoint (beaconing candidate).
+#[derive(Debug, Clone)]
+struct Beacon {
+    dst: Addr,
+    port: u16,
+    last_sport: u16,
+    first_start: i64,
+    last_start: i64,
+    starts: u32,
+    /// The last intervals between connection starts, in milliseconds (ring).
+    intervals: [u32; BEACON_RING],
+    n_intervals: u32,
+    reported_at: u32,
+}
+
+const BEACON_RING: usize = 16;
+
+/// Ports where a periodic connection is a normal cloud keep-alive or poll (web, MQTT,
+/// push, mail, NTP, DNS): never called a beacon on their own.
+fn common_service_port(p: u16) -> bool {
+    matches!(
+        p,
+        53 | 80
+            | 123
+            | 443
+            | 465
+            | 587
+            | 853
+            | 993
+            | 995
+            | 1883
+            | 5222
+            | 5223
+            | 5228
+            | 8080
+            | 8443
+            | 8883
+    )
+}
+
+/// Admin / remote-access services whose use between LAN peers is lateral movement when
+/// it is new for the device (telnet, SSH, FTP, SMB/RPC, RDP, VNC, WinRM, ADB, TR-069,
+/// MikroTik API).
+fn admin_port(p: u16) -> bool {
+    matches!(
+        p,
+        21 | 22
+            | 23
+            | 135
+            | 139
+            | 445
+            | 2323
+            | 3389
+            | 5555
+            | 5900
+            | 5901
+            | 5985
+            | 5986
+            | 7547
+            | 8291
+    )
+}
+
+#[inline]
+fn h32(x: u64) -> u32 {
+    (x >> 32) as u32 ^ x as u32
 }
 
 /// Counters for documentation and tests.
@@ -198,6 +302,9 @@ pub struct HostDetector {
     hosts: Vec<Option<Host>>,
     free: Vec<u32>,
     agg: Aggregator,
+    /// Remote address -> the local host that contacted it first, and whether others
+    /// did too (rare-destination test of beaconing). Cleared when full.
+    dest_fanin: FxMap<Addr, (Addr, bool)>,
     pub counters: HostCounters,
 }
 
@@ -218,6 +325,8 @@ const R_T_UDP: u32 = 256;
 const R_T_ICMP: u32 = 512;
 const R_T_ACK: u32 = 1024;
 const R_T_GRE: u32 = 2048;
+const R_LATERAL: u32 = 65536;
+const R_EXFIL: u32 = 131072;
 
 impl HostDetector {
     pub fn new(cfg: DetectConfig) -> Self {
@@ -229,6 +338,7 @@ impl HostDetector {
             hosts: Vec::new(),
             free: Vec::new(),
             agg: Aggregator::new(cfg.max_alerts, cfg.evidence_list_max),
+            dest_fanin: FxMap::default(),
             counters: HostCounters::default(),
             cfg,
         }
@@ -239,9 +349,21 @@ impl HostDetector {
         self.map.len()
     }
 
-    /// Bytes of state per tracked host, for documentation.
+    /// Bytes of state per tracked host at most, for documentation: the slots plus the
+    /// learnt baseline and beacon candidates (with the default 8 beacon slots).
     pub fn bytes_per_host() -> usize {
-        std::mem::size_of::<Host>() + 2 * std::mem::size_of::<Slot>() + 32
+        std::mem::size_of::<Host>()
+            + 2 * std::mem::size_of::<Slot>()
+            + 32
+            + std::mem::size_of::<Learn>()
+            + 2 * BASELINE_SET * 4
+            + 8 * std::mem::size_of::<Beacon>()
+    }
+
+    /// Remote destinations remembered for the rare-destination test (never above
+    /// `beacon_max_destinations`).
+    pub fn tracked_destinations(&self) -> usize {
+        self.dest_fanin.len()
     }
 
     /// Accounts one decoded packet (before IPv4 reassembly; header facts only).
@@ -264,6 +386,9 @@ impl HostDetector {
             self.cms.clear();
             self.cms_slot = slot;
         }
+        // Every local source counts for the rare-destination test, tracked or not.
+        let remote_syn = src_local && pk.syn() && !dst_local && !pk.dst_group;
+        let rare = remote_syn && note_destination(&mut self.dest_fanin, &self.cfg, &dst, &src);
         if src_local
             && let Some(i) = self.host(src, ts, slot)
             && let Some(h) = self.hosts[i].as_mut()
@@ -271,7 +396,10 @@ impl HostDetector {
             if d.src_mac.is_some() {
                 h.mac = d.src_mac;
             }
-            outbound(h, &pk, &dst, d.dst_mac, ts);
+            outbound(&self.cfg, h, &pk, &dst, dst_local, d.dst_mac, ts);
+            if remote_syn && let Some(f) = beacon(&self.cfg, h, &pk, &dst, rare, ts) {
+                self.agg.add(f);
+            }
         }
         if dst_local
             && let Some(i) = self.host(dst, ts, slot)
@@ -338,6 +466,8 @@ impl HostDetector {
             prev: Box::default(),
             prev_counted: 0,
             episodes: Vec::new(),
+            born: ts,
+            learn: None,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -379,6 +509,28 @@ impl HostDetector {
         for e in std::mem::take(&mut h.episodes) {
             emit(&mut self.agg, h, e);
         }
+        beacon_tail(&mut self.agg, h);
+    }
+
+    /// The findings so far without ending the analysis (live sensing): what [`finish`]
+    /// would return now, computed on copies so the detector's state is untouched.
+    /// Costs O(tracked hosts); the caller decides how often.
+    ///
+    /// [`finish`]: HostDetector::finish
+    pub fn snapshot(&self) -> Aggregator {
+        let mut agg = self.agg.clone();
+        let mut order: Vec<(Addr, u32)> = self.map.iter().map(|(a, &i)| (*a, i)).collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            if let Some(mut h) = self.hosts[i as usize].clone() {
+                evaluate(&self.cfg, self.slot_ns, &mut h, &mut agg);
+                for e in std::mem::take(&mut h.episodes) {
+                    emit(&mut agg, &h, e);
+                }
+                beacon_tail(&mut agg, &mut h);
+            }
+        }
+        agg
     }
 
     /// Ends the analysis: evaluates pending slots and returns the findings.
@@ -468,12 +620,181 @@ impl Pkt {
     }
 }
 
+/// Records that local `src` contacted remote `dst`; true while `src` is the only local
+/// host seen contacting it.
+fn note_destination(
+    table: &mut FxMap<Addr, (Addr, bool)>,
+    cfg: &DetectConfig,
+    dst: &Addr,
+    src: &Addr,
+) -> bool {
+    if let Some(e) = table.get_mut(dst) {
+        if e.0 != *src {
+            e.1 = true;
+        }
+        return !e.1;
+    }
+    if table.len() >= cfg.beacon_max_destinations.max(1) {
+        table.clear();
+    }
+    table.insert(*dst, (*src, false));
+    true
+}
+
+/// Beaconing: updates the (host, remote endpoint) candidate with a connection start and
+/// returns a `botnet.c2` finding the first time the starts are periodic enough.
+fn beacon(
+    cfg: &DetectConfig,
+    h: &mut Host,
+    p: &Pkt,
+    dst: &Addr,
+    rare: bool,
+    ts: i64,
+) -> Option<Finding> {
+    let slots = cfg.beacon_slots.clamp(1, 64);
+    let learn = h.learn.get_or_insert_with(Box::default);
+    let i = match learn
+        .beacons
+        .iter()
+        .position(|b| b.dst == *dst && b.port == p.dport)
+    {
+        Some(i) => i,
+        None => {
+            let b = Beacon {
+                dst: *dst,
+                port: p.dport,
+                last_sport: p.sport,
+                first_start: ts,
+                last_start: ts,
+                starts: 1,
+                intervals: [0; BEACON_RING],
+                n_intervals: 0,
+                reported_at: 0,
+            };
+            if learn.beacons.len() < slots {
+                learn.beacons.push(b);
+            } else if let Some(old) = learn.beacons.iter_mut().min_by_key(|b| b.last_start) {
+                *old = b; // least recently used
+            }
+            return None;
+        }
+    };
+    let b = &mut learn.beacons[i];
+    if b.last_sport == p.sport {
+        return None; // a retransmitted SYN, not a new connection
+    }
+    let gap_ms = ((ts - b.last_start).max(0) / 1_000_000).min(u32::MAX as i64) as u32;
+    b.last_sport = p.sport;
+    b.last_start = ts;
+    b.starts = b.starts.saturating_add(1);
+    b.intervals[b.n_intervals as usize % BEACON_RING] = gap_ms;
+    b.n_intervals = b.n_intervals.saturating_add(1);
+    if b.reported_at > 0 {
+        return None;
+    }
+    if b.starts < cfg.beacon_min_connections.max(3) || !rare || common_service_port(b.port) {
+        return None;
+    }
+    let n = (b.n_intervals as usize).min(BEACON_RING);
+    let mut iv: Vec<u32> = b.intervals[..n].to_vec();
+    iv.sort_unstable();
+    let median = iv[n / 2] as f64 / 1000.0;
+    let mut dev: Vec<f64> = iv
+        .iter()
+        .map(|&x| (x as f64 / 1000.0 - median).abs())
+        .collect();
+    dev.sort_by(f64::total_cmp);
+    let mad = dev[n / 2];
+    let jitter = mad / median.max(1e-3);
+    if median < cfg.beacon_min_period_s as f64
+        || median > cfg.beacon_max_period_s as f64
+        || jitter > cfg.beacon_max_jitter
+    {
+        return None;
+    }
+    b.reported_at = b.starts;
+    let device = h.mac.filter(|m| m[0] & 1 == 0);
+    let server = crate::net::endpoint(dst, b.port);
+    let mut f = Finding::new(Kind::C2, format!("beacon|{server}"), device, b.first_start);
+    f.last_ns = ts;
+    f.count = b.starts as u64;
+    f.src = Some(ip(&h.addr));
+    f.dst = Some(ip(dst));
+    f.summary = format!(
+        "{} beacons to {server}: {} connections every {:.1} s (jitter {:.0}%), no other local device contacts it",
+        ip(&h.addr),
+        b.starts,
+        median,
+        jitter * 100.0
+    );
+    f.evidence = json!({
+        "protocol": "beacon",
+        "c2_server": server,
+        "client": ip(&h.addr).to_string(),
+        "connections": b.starts,
+        "period_s": (median * 100.0).round() / 100.0,
+        "jitter_mad_over_median": (jitter * 1000.0).round() / 1000.0,
+        "intervals_s": iv.iter().map(|&x| (x as f64 / 100.0).round() / 10.0).collect::<Vec<_>>(),
+        "rare_destination": "contacted by this device only",
+        "rule": "periodic TCP connection starts (new source port each) with low jitter to a remote endpoint on a non-web/non-MQTT port",
+    });
+    Some(f)
+}
+
 #[inline]
-fn outbound(h: &mut Host, p: &Pkt, dst: &Addr, dst_mac: Option<Mac>, ts: i64) {
+fn outbound(
+    cfg: &DetectConfig,
+    h: &mut Host,
+    p: &Pkt,
+    dst: &Addr,
+    dst_local: bool,
+    dst_mac: Option<Mac>,
+    ts: i64,
+) {
+    let learning = ts - h.born < (cfg.baseline_learn_s as i64).saturating_mul(1_000_000_000);
     let c = &mut *h.cur;
     c.out_pkts = c.out_pkts.saturating_add(1);
     c.out_bytes += p.wire as u64;
     let hd = hash_addr(dst);
+    if !dst_local && !p.dst_group {
+        c.out_remote_bytes += p.wire as u64;
+        // Remote destinations of the learning period, whether or not their
+        // connections started inside the capture.
+        if learning {
+            let l = h.learn.get_or_insert_with(Box::default);
+            let hh = h32(hd);
+            if l.remote.len() < BASELINE_SET && !l.remote.contains(&hh) {
+                l.remote.push(hh);
+            }
+        }
+    }
+    if p.syn() && !p.dst_group && dst_local {
+        // Baseline learning and lateral movement (internal peers on admin ports).
+        let set_hash = h32(mix64(hd ^ p.dport as u64));
+        if learning {
+            let l = h.learn.get_or_insert_with(Box::default);
+            if l.peers.len() < BASELINE_SET && !l.peers.contains(&set_hash) {
+                l.peers.push(set_hash);
+            }
+        } else if admin_port(p.dport)
+            && !h
+                .learn
+                .as_ref()
+                .is_some_and(|l| l.peers.contains(&set_hash))
+        {
+            c.lat_syns = c.lat_syns.saturating_add(1);
+            c.lat_dst.add(hd);
+            let n = c.n_lat_samples as usize;
+            if n < LAT_SAMPLES
+                && !c.lat_samples[..n]
+                    .iter()
+                    .any(|s| s.0 == *dst && s.1 == p.dport)
+            {
+                c.lat_samples[n] = (*dst, p.dport);
+                c.n_lat_samples += 1;
+            }
+        }
+    }
     if p.syn() {
         c.out_syn = c.out_syn.saturating_add(1);
         c.syn_dst.add(hd);
@@ -535,6 +856,7 @@ fn outbound(h: &mut Host, p: &Pkt, dst: &Addr, dst_mac: Option<Mac>, ts: i64) {
     }
     let t = &mut c.top[slot];
     t.n = t.n.saturating_add(1);
+    t.bytes += p.wire as u64;
     t.last = t.last.max(ts);
     if p.syn() {
         t.syn = t.syn.saturating_add(1);
@@ -641,9 +963,29 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
         || two(|x| x.in_udp) >= cfg.target_udp as u64
         || two(|x| x.in_icmp) >= cfg.target_icmp as u64
         || two(|x| x.in_ack_rst) >= cfg.target_ack_rst as u64
-        || two(|x| x.in_gre) >= cfg.target_icmp as u64;
+        || two(|x| x.in_gre) >= cfg.target_icmp as u64
+        || two(|x| x.lat_syns) >= cfg.lateral_min_peers as u64
+        || c.out_remote_bytes + p.out_remote_bytes >= cfg.exfil_min_bytes;
+    // The device's usual outbound volume per slot (moving average over active slots,
+    // excluding the slot being judged).
+    let remote_avg = h.learn.as_ref().map_or(0.0, |l| l.remote_bytes_avg);
+    let learnt = c.last_ts - h.born >= (cfg.baseline_learn_s as i64).saturating_mul(1_000_000_000);
+    let update_avg = |h: &mut Host, exfil: bool| {
+        let bytes = h.cur.out_remote_bytes as f64;
+        if exfil || bytes == 0.0 && h.learn.is_none() {
+            return;
+        }
+        let l = h.learn.get_or_insert_with(Box::default);
+        l.remote_bytes_avg = if l.slots_seen == 0 {
+            bytes
+        } else {
+            0.9 * l.remote_bytes_avg + 0.1 * bytes
+        };
+        l.slots_seen = l.slots_seen.saturating_add(1);
+    };
     if !candidate && h.episodes.is_empty() {
         h.prev_counted = 0;
+        update_avg(h, false);
         return;
     }
     let first = if p.first_ts != i64::MAX {
@@ -795,6 +1137,38 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
         });
     }
 
+    // --- lateral movement ---------------------------------------------------------------
+    let lat_peers = c.lat_dst.union(&p.lat_dst).estimate();
+    let (l_c, l_p) = s(|x| x.lat_syns);
+    if !scanning && lat_peers >= cfg.lateral_min_peers as u64 && l_c + l_p > 0 {
+        let targets: Vec<String> = p.lat_samples[..p.n_lat_samples as usize]
+            .iter()
+            .chain(c.lat_samples[..c.n_lat_samples as usize].iter())
+            .map(|(a, port)| crate::net::endpoint(a, *port))
+            .collect();
+        hits.push(Hit {
+            kind: Kind::LateralMovement,
+            bit: R_LATERAL,
+            key: "admin-ports".into(),
+            cur: l_c,
+            prev: l_p,
+            peer: None,
+            summary: format!(
+                "{ip_s} connects to admin/remote-access services of ~{lat_peers} internal peers it never used before ({} SYNs in {span_s} s)",
+                l_c + l_p
+            ),
+            evidence: json!({
+                "syns": l_c + l_p,
+                "distinct_internal_peers_est": lat_peers,
+                "ports_watched": "21 22 23 135 139 445 2323 3389 5555 5900 5901 5985 5986 7547 8291",
+                "baseline": format!("internal peers/ports used in the device's first {} s are its baseline", cfg.baseline_learn_s),
+                "span_s": span_s,
+                "answered_ratio": (answered * 100.0).round() / 100.0,
+            }),
+            samples: targets,
+        });
+    }
+
     // --- floods sent --------------------------------------------------------------------
     // Merge the top destinations of both slots.
     let mut tops: Vec<Top> = Vec::with_capacity(2 * TOP_K);
@@ -807,6 +1181,7 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
                 x.ack += t.ack;
                 x.gre += t.gre;
                 x.icmp += t.icmp;
+                x.bytes += t.bytes;
                 x.ports = x.ports.union(&t.ports);
                 x.first = x.first.min(t.first);
                 x.last = x.last.max(t.last);
@@ -827,7 +1202,15 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
         let cur_of = |f: fn(&Top) -> u32| cur_top.as_ref().map_or(0, f) as u64;
         let mut vectors: Vec<(&str, u32, u64, u32)> = Vec::new();
         if t.syn >= cfg.flood_out_syn {
-            vectors.push(("syn", t.syn, cur_of(|x| x.syn), R_FLOOD_SYN));
+            // Handshakes that complete to a web port are an HTTP (connection/request)
+            // flood, as Mirai's "http" attack; unanswered ones a SYN flood.
+            let web = matches!(t.dport, 80 | 443 | 8000 | 8080 | 8443);
+            let vector = if web && answered >= 0.5 {
+                "http"
+            } else {
+                "syn"
+            };
+            vectors.push((vector, t.syn, cur_of(|x| x.syn), R_FLOOD_SYN));
         }
         if t.udp >= cfg.flood_out_udp && spread >= cfg.flood_port_spread as u64 {
             vectors.push(("udp", t.udp, cur_of(|x| x.udp), R_FLOOD_UDP));
@@ -863,7 +1246,8 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
                 evidence: json!({
                     "vector": vector,
                     "target": target,
-                    "target_port": if vector == "syn" { Some(t.dport) } else { None },
+                    "target_port": if matches!(vector, "syn" | "http") { Some(t.dport) } else { None },
+                    "handshakes_answered_ratio": (answered * 100.0).round() / 100.0,
                     "packets": n,
                     "packets_to_target_all": t.n,
                     "syn": t.syn, "udp": t.udp, "ack": t.ack, "gre": t.gre, "icmp_echo": t.icmp,
@@ -877,6 +1261,53 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
                 samples: Vec::new(),
             });
         }
+    }
+
+    // --- exfiltration volume ------------------------------------------------------------
+    let remote_bytes = c.out_remote_bytes + p.out_remote_bytes;
+    let flooding = hits.iter().any(|x| x.kind == Kind::DdosParticipation);
+    let mut exfil = false;
+    if learnt
+        && !flooding
+        && remote_bytes >= cfg.exfil_min_bytes
+        && remote_bytes as f64 >= cfg.exfil_factor * 2.0 * remote_avg
+        && let Some(t) = tops
+            .iter()
+            .filter(|t| !is_local(&t.addr))
+            .max_by_key(|t| (t.bytes, t.addr))
+        && t.bytes >= cfg.exfil_min_bytes / 2
+        && !h
+            .learn
+            .as_ref()
+            .is_some_and(|l| l.remote.contains(&h32(hash_addr(&t.addr))))
+    {
+        exfil = true;
+        let dest = ip(&t.addr).to_string();
+        let (b_c, b_p) = (c.out_remote_bytes, p.out_remote_bytes);
+        hits.push(Hit {
+            kind: Kind::ExfilVolume,
+            bit: R_EXFIL,
+            key: dest.clone(),
+            cur: b_c,
+            prev: b_p,
+            peer: Some(t.addr),
+            summary: format!(
+                "{ip_s} uploads {:.1} MB in {span_s} s ({:.1} MB to {dest}, a destination outside its baseline), {:.0}x its usual volume",
+                remote_bytes as f64 / 1e6,
+                t.bytes as f64 / 1e6,
+                remote_bytes as f64 / (2.0 * remote_avg).max(1.0)
+            ),
+            evidence: json!({
+                "bytes_out_remote_span": remote_bytes,
+                "bytes_to_destination": t.bytes,
+                "destination": dest,
+                "baseline_bytes_per_span": (2.0 * remote_avg).round(),
+                "factor": ((remote_bytes as f64 / (2.0 * remote_avg).max(1.0)) * 10.0).round() / 10.0,
+                "rate_bytes_per_s": rate(remote_bytes, span),
+                "span_s": span_s,
+            }),
+            samples: Vec::new(),
+        });
     }
 
     // --- floods received ------------------------------------------------------------------
@@ -1085,6 +1516,7 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
         }
     }
     h.prev_counted = counted;
+    update_avg(h, exfil);
     // Episodes idle past the merge gap are done.
     let mut i = 0;
     while i < h.episodes.len() {
@@ -1094,6 +1526,24 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
         } else {
             i += 1;
         }
+    }
+}
+
+/// Adds the connections of reported beacons made since their report to the alert.
+fn beacon_tail(agg: &mut Aggregator, h: &mut Host) {
+    let device = h.mac.filter(|m| m[0] & 1 == 0);
+    let Some(l) = h.learn.as_mut() else { return };
+    for b in l.beacons.iter_mut().filter(|b| b.reported_at > 0) {
+        if b.starts <= b.reported_at {
+            continue;
+        }
+        let server = crate::net::endpoint(&b.dst, b.port);
+        let mut f = Finding::new(Kind::C2, format!("beacon|{server}"), device, i64::MAX);
+        f.last_ns = b.last_start;
+        f.count = (b.starts - b.reported_at) as u64;
+        f.evidence = serde_json::Value::Object(serde_json::Map::new());
+        b.reported_at = b.starts;
+        agg.add(f);
     }
 }
 

@@ -26,12 +26,14 @@
 pub mod alert;
 pub mod config;
 pub mod creds;
+pub mod dns;
 pub mod dnsmemo;
 pub mod eval;
 pub mod flow;
 pub mod host;
 pub mod net;
 pub mod sketch;
+pub mod tls;
 
 pub use alert::{Aggregator, Alert, Finding, Kind, Mac, Severity, format_mac};
 pub use config::DetectConfig;
@@ -70,14 +72,21 @@ pub fn finalize(
     for p in parts {
         all.merge(p);
     }
-    let min_fail = cfg.bruteforce_min_failures as u64;
-    all.retain(|kind, count, _| kind != Kind::Bruteforce || count >= min_fail);
-    // A default-credential login by a device that also brute-forces or scans is an attack.
-    let mut attackers = all.sources(Kind::Bruteforce);
-    attackers.extend(all.sources(Kind::MiraiScan));
-    all.escalate(
-        |k, src| k == Kind::DefaultLogin && src.is_some_and(|s| attackers.contains(&s)),
-        Severity::Critical,
+    // Thresholds on counts per packet-time window, applied to the merged view.
+    all.retain_windowed(
+        Kind::Bruteforce,
+        cfg.bruteforce_min_failures as u64,
+        "peak_failures_in_window",
+    );
+    all.retain_windowed(
+        Kind::DnsDga,
+        cfg.dga_min_nxdomain as u64,
+        "peak_nxdomain_names_in_window",
+    );
+    all.retain_windowed(
+        Kind::DnsTunnel,
+        cfg.tunnel_min_queries as u64,
+        "peak_queries_in_window",
     );
     let mut alerts = all.into_alerts(&rfc3339);
     if let Some(dns) = dns {
@@ -105,5 +114,7 @@ pub fn finalize(
     alerts
 }
 
+#[cfg(test)]
+mod detector_tests;
 #[cfg(test)]
 mod tests;

@@ -360,7 +360,7 @@ fn telnet_bruteforce_then_default_login() {
 }
 
 #[test]
-fn few_failures_are_not_bruteforce_and_lan_default_is_medium() {
+fn few_failures_are_not_bruteforce_and_lan_default_is_critical() {
     let mut c = Conv::new(
         FlowDetector::new(DetectConfig::default()),
         [192, 168, 1, 50],
@@ -372,9 +372,15 @@ fn few_failures_are_not_bruteforce_and_lan_default_is_medium() {
     let a = c.alerts();
     assert!(!kinds(&a).contains(&"botnet.bruteforce"));
     let dl = a.iter().find(|a| a.kind == "cred.default_login").unwrap();
-    assert_eq!(
-        dl.severity, "medium",
-        "LAN login without failures is an exposure"
+    // DESIGN.md §6: a cleartext login with a known default credential is critical,
+    // whoever the client is.
+    assert_eq!(dl.severity, "critical");
+    assert!(
+        dl.evidence["context"]
+            .as_str()
+            .unwrap()
+            .contains("no failed attempts"),
+        "{dl:#?}"
     );
 }
 

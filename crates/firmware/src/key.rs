@@ -73,8 +73,17 @@ impl KeyType {
 #[non_exhaustive]
 pub enum KeyError {
     /// No PEM block, or bad base64.
-    #[error("not a PEM file (or an encrypted PEM, which is not supported)")]
+    #[error("not a PEM file")]
     NotPem,
+    /// An `ENCRYPTED PRIVATE KEY` and no password was given.
+    #[error("the private key is encrypted: a password is needed")]
+    Encrypted,
+    /// The password does not decrypt the key.
+    #[error("wrong password (or a corrupt encrypted key)")]
+    BadPassword,
+    /// An encryption scheme we do not handle.
+    #[error("unsupported key encryption: {0}")]
+    UnsupportedEncryption(&'static str),
     /// A PEM label we do not handle.
     #[error("unsupported PEM block '{0}'")]
     UnsupportedLabel(String),
@@ -416,10 +425,26 @@ pub enum Key {
 }
 
 impl Key {
-    /// Parses a PEM key file.
+    /// Parses a PEM key file (an encrypted one is [`KeyError::Encrypted`]).
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
+        Self::from_pem_with_password(text, None)
+    }
+
+    /// Whether the PEM is a password-protected private key.
+    pub fn is_encrypted_pem(text: &str) -> bool {
+        der::pem_decode(text).is_some_and(|(label, _)| label == "ENCRYPTED PRIVATE KEY")
+    }
+
+    /// Parses a PEM key file, decrypting an `ENCRYPTED PRIVATE KEY` (PKCS#8, PBES2) with
+    /// `password`.
+    pub fn from_pem_with_password(text: &str, password: Option<&[u8]>) -> Result<Self, KeyError> {
         let (label, der) = der::pem_decode(text).ok_or(KeyError::NotPem)?;
         match label.as_str() {
+            "ENCRYPTED PRIVATE KEY" => {
+                let pw = password.ok_or(KeyError::Encrypted)?;
+                let p8 = crate::pkcs8enc::decrypt(&der, pw)?;
+                PrivateKey::from_pkcs8(&p8).map(Key::Private)
+            }
             "PRIVATE KEY" => PrivateKey::from_pkcs8(&der).map(Key::Private),
             "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der)
                 .map_err(|_| KeyError::Rejected("RSA PKCS#1"))

@@ -17,6 +17,7 @@ mod der;
 pub mod enc;
 pub mod image;
 pub mod key;
+pub mod pkcs8enc;
 pub mod sign;
 pub mod verify;
 
@@ -56,5 +57,17 @@ pub mod fuzzing {
         );
         let _ = crate::image::read_trailer(data, 8);
         let _ = crate::boot::SlotTrailer::read(data);
+    }
+
+    /// Key files: PEM text (encrypted or not) and raw DER in every form we read; must never
+    /// panic. The iteration count of hostile encrypted keys is what bounds the work.
+    pub fn key(data: &[u8]) {
+        if let Ok(text) = core::str::from_utf8(data) {
+            let _ = crate::key::Key::from_pem_with_password(text, Some(b"pw"));
+        }
+        let _ = crate::pkcs8enc::decrypt(data, b"pw");
+        let _ = crate::key::PrivateKey::from_pkcs8(data);
+        let _ = crate::key::PublicKey::from_spki(data);
+        let _ = crate::key::PublicKey::from_pkcs1(data);
     }
 }

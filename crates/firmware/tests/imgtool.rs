@@ -327,3 +327,84 @@ fn imgtool_encrypted_x25519_images_decrypt_and_verify() {
         assert_eq!(v.security_counter, Some(9));
     }
 }
+
+/// Runs imgtool with `stdin` piped in (its password prompt falls back to stdin without a tty).
+fn imgtool_stdin(args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut c = Command::new("imgtool")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// Password-protected keys (`keygen --password`): imgtool's open with ours, ours with imgtool's;
+/// a wrong password is refused by both; an image signed with the decrypted key verifies.
+#[test]
+fn encrypted_private_keys_interoperate() {
+    use palisade_firmware::key::KeyError;
+    use palisade_firmware::{pem_decode, pem_encode, pkcs8enc};
+    let Some(_) = imgtool() else { return };
+    let t = TempDir::new("pwkeys");
+    for kind in ["ed25519", "ecdsa-p256", "rsa-2048"] {
+        // imgtool → ours.
+        let theirs = t.path(&format!("{kind}.pem"));
+        let (ok, _) = imgtool_stdin(
+            &["keygen", "-k", s(&theirs), "-t", kind, "--password"],
+            "s3cret-pw\ns3cret-pw\n",
+        );
+        assert!(ok, "imgtool keygen --password {kind}");
+        let text = std::fs::read_to_string(&theirs).unwrap();
+        assert!(text.contains("ENCRYPTED PRIVATE KEY"));
+        assert_eq!(Key::from_pem(&text).unwrap_err(), KeyError::Encrypted);
+        assert_eq!(
+            Key::from_pem_with_password(&text, Some(b"nope")).unwrap_err(),
+            KeyError::BadPassword
+        );
+        let k = Key::from_pem_with_password(&text, Some(b"s3cret-pw")).unwrap();
+        let (ok, their_pub) =
+            imgtool_stdin(&["getpub", "-k", s(&theirs), "-e", "pem"], "s3cret-pw\n");
+        assert!(ok);
+        let their_pub = their_pub[their_pub.find("-----BEGIN").unwrap()..].to_owned();
+        assert_eq!(
+            Key::from_pem(&their_pub).unwrap().public_key(),
+            k.public_key(),
+            "{kind}: same public key"
+        );
+        // A signature made with the decrypted key passes imgtool verify.
+        let Key::Private(pk) = &k else { panic!() };
+        let img = palisade_firmware::sign(
+            &payload(3000, 7),
+            Some(pk),
+            &crate::common::opts("1.0.0", Some(1)),
+        )
+        .unwrap();
+        let imgf = t.path(&format!("{kind}.img"));
+        std::fs::write(&imgf, &img).unwrap();
+        let pubf = t.path(&format!("{kind}.pub.pem"));
+        std::fs::write(&pubf, &their_pub).unwrap();
+        let (ok, out) = run_imgtool(&["verify", "-k", s(&pubf), s(&imgf)]);
+        assert!(ok, "{kind}: {out}");
+    }
+    // Ours → imgtool.
+    let (k, pem) = PrivateKey::generate(palisade_firmware::KeyType::EcdsaP256).unwrap();
+    let (_, p8) = pem_decode(&pem).unwrap();
+    let enc = pkcs8enc::encrypt(&p8, b"our-pw", 4096).unwrap();
+    let ours = t.path("ours.pem");
+    std::fs::write(&ours, pem_encode("ENCRYPTED PRIVATE KEY", &enc)).unwrap();
+    let (ok, out) = imgtool_stdin(&["getpub", "-k", s(&ours), "-e", "pem"], "our-pw\n");
+    assert!(ok, "imgtool opens our encrypted key: {out}");
+    let got = &out[out.find("-----BEGIN").unwrap()..];
+    assert_eq!(Key::from_pem(got).unwrap().public_key(), k.public_key());
+    let (ok, _) = imgtool_stdin(&["getpub", "-k", s(&ours), "-e", "pem"], "wrong\n");
+    assert!(!ok, "imgtool refuses the wrong password");
+}

@@ -14,6 +14,28 @@ proptest! {
     }
 
     #[test]
+    fn mutated_encrypted_keys_never_panic(
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6),
+        cut in any::<u16>(),
+    ) {
+        use palisade_firmware::{pem_decode, pkcs8enc};
+        let (_, pem) = palisade_firmware::PrivateKey::generate(KeyType::Ed25519).unwrap();
+        let (_, p8) = pem_decode(&pem).unwrap();
+        let mut enc = pkcs8enc::encrypt(&p8, b"pw", 1).unwrap();
+        let c = usize::from(cut) % (enc.len() + 1);
+        fuzzing::key(&enc[..c]);
+        for (pos, v) in flips {
+            let n = enc.len();
+            enc[usize::from(pos) % n] ^= v;
+        }
+        fuzzing::key(&enc);
+        // Whatever decrypts must be a DER SEQUENCE (the padding and structure checks hold).
+        if let Ok(out) = pkcs8enc::decrypt(&enc, b"pw") {
+            prop_assert_eq!(out.first(), Some(&0x30));
+        }
+    }
+
+    #[test]
     fn mutated_images_never_panic(
         len in 0usize..3000,
         flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..8),

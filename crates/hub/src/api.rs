@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -150,6 +151,30 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     r!(
         "get",
+        "/suppressions",
+        V,
+        "listSuppressions",
+        "alerts",
+        "Alert suppression rules (active ones unless include_expired=true)"
+    ),
+    r!(
+        "post",
+        "/suppressions",
+        AN,
+        "createSuppression",
+        "alerts",
+        "Add a suppression rule: new matching alerts are stored as `expected` until it expires"
+    ),
+    r!(
+        "delete",
+        "/suppressions/{id}",
+        AN,
+        "deleteSuppression",
+        "alerts",
+        "Delete a suppression rule"
+    ),
+    r!(
+        "get",
         "/audit",
         AD,
         "listAudit",
@@ -186,11 +211,18 @@ pub const ROUTES: &[RouteSpec] = &[
 
 pub(crate) fn spec_for(method: &Method, path: &str) -> Option<&'static RouteSpec> {
     let m = method.as_str().to_ascii_lowercase();
-    ROUTES.iter().find(|r| r.method == m && r.path == path)
+    // All documented routes, so other modules' routers can use [`guard`] too.
+    crate::openapi::ROUTES
+        .iter()
+        .find(|r| r.method == m && r.path == path)
 }
 
 /// Maximum ingest request body.
 pub const MAX_INGEST_BODY: usize = 64 << 20;
+/// Maximum body of every other API request (JSON objects of a few fields).
+pub const MAX_API_BODY: usize = 64 << 10;
+/// Longest accepted free-text query parameter.
+const MAX_PARAM: usize = 256;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -209,11 +241,17 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/ingest",
             post(ingest).layer(DefaultBodyLimit::max(MAX_INGEST_BODY)),
         )
+        .route(
+            "/suppressions",
+            get(list_suppressions).post(create_suppression),
+        )
+        .route("/suppressions/{id}", delete(delete_suppression))
         .route("/audit", get(list_audit))
         .route("/users", get(list_users).post(create_user))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(state.clone());
     Router::new()
         .nest("/api/v1", api)
@@ -226,7 +264,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Authenticates and authorises every API request against [`ROUTES`].
-async fn guard(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(st): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     st.metrics.requests.fetch_add(1, Ordering::Relaxed);
     let path = req
         .extensions()
@@ -234,7 +276,24 @@ async fn guard(State(st): State<Arc<AppState>>, mut req: Request, next: Next) ->
         .map(|m| m.as_str().trim_start_matches("/api/v1").to_owned())
         .unwrap_or_default();
     let Some(spec) = spec_for(req.method(), &path) else {
-        return ApiError::NotFound.into_response();
+        // A documented path with an undocumented method (HEAD included) is 405.
+        let allowed: Vec<String> = crate::openapi::ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.method.to_ascii_uppercase())
+            .collect();
+        if allowed.is_empty() {
+            return ApiError::NotFound.into_response();
+        }
+        let mut r = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            Json(json!({ "error": "method not allowed" })),
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
+        return r;
     };
     let Some(need) = spec.role else {
         return next.run(req).await;
@@ -258,6 +317,12 @@ async fn guard(State(st): State<Arc<AppState>>, mut req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok());
     if !auth::csrf_ok(&auth, req.method(), presented) {
         return ApiError::Forbidden("missing or wrong X-CSRF-Token".into()).into_response();
+    }
+    if auth.must_change && spec.op_id != "getSession" {
+        return ApiError::Forbidden(
+            "change the one-time password first (console /password)".into(),
+        )
+        .into_response();
     }
     req.extensions_mut().insert(auth);
     next.run(req).await
@@ -311,6 +376,52 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+fn bad_query(e: QueryRejection) -> ApiError {
+    ApiError::BadRequest(e.body_text())
+}
+
+/// A JSON body rejection keeps its status (400, 413, 415, 422) with a JSON error body.
+fn bad_json(e: JsonRejection) -> Response {
+    (e.status(), Json(json!({ "error": e.body_text() }))).into_response()
+}
+
+/// `Json` whose rejections (400, 413, 415, 422) carry a JSON error body like every other error.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(bad_json)
+    }
+}
+
+/// The largest offset SQLite takes (an i64), far past any real table.
+const MAX_OFFSET: u64 = 1 << 40;
+
+fn check_page(limit: Option<u32>, offset: Option<u64>) -> ApiResult<()> {
+    if limit.is_some_and(|l| !(1..=1000).contains(&l)) {
+        return Err(ApiError::BadRequest("limit: 1 to 1000".into()));
+    }
+    if offset.is_some_and(|o| o > MAX_OFFSET) {
+        return Err(ApiError::BadRequest(format!(
+            "offset: at most {MAX_OFFSET}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_len(name: &str, v: &Option<String>) -> ApiResult<()> {
+    if v.as_ref().is_some_and(|v| v.len() > MAX_PARAM) {
+        return Err(ApiError::BadRequest(format!(
+            "{name}: at most {MAX_PARAM} bytes"
+        )));
+    }
+    Ok(())
+}
 
 /// Runs a store call off the async runtime.
 async fn blocking<T: Send + 'static>(
@@ -407,6 +518,7 @@ struct DeviceParams {
     order: Option<SortOrder>,
     limit: Option<u32>,
     offset: Option<u64>,
+    after: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -416,10 +528,19 @@ enum SortOrder {
     Desc,
 }
 
+/// Query parameters, with a malformed query answered as a JSON 400.
 async fn list_devices(
     State(st): State<Arc<AppState>>,
-    Query(p): Query<DeviceParams>,
+    p: Result<Query<DeviceParams>, QueryRejection>,
 ) -> ApiResult<Json<palisade_store::Page<palisade_store::DeviceRow>>> {
+    let Query(p) = p.map_err(bad_query)?;
+    check_page(p.limit, p.offset)?;
+    check_len("q", &p.q)?;
+    check_len("category", &p.category)?;
+    check_len("after", &p.after)?;
+    if p.min_risk.is_some_and(|r| r > 100) {
+        return Err(ApiError::BadRequest("min_risk: 0 to 100".into()));
+    }
     let q = DeviceQuery {
         q: p.q,
         category: p.category,
@@ -428,6 +549,7 @@ async fn list_devices(
         asc: p.order.map(|o| matches!(o, SortOrder::Asc)),
         limit: p.limit.unwrap_or(50),
         offset: p.offset.unwrap_or(0),
+        after: p.after,
     };
     let s = st.store.clone();
     Ok(Json(blocking(move || Ok(s.list_devices(&q)?)).await?))
@@ -437,6 +559,9 @@ async fn get_device(
     State(st): State<Arc<AppState>>,
     Path(mac): Path<String>,
 ) -> ApiResult<Json<palisade_store::DeviceDetail>> {
+    if mac.len() > MAX_PARAM {
+        return Err(ApiError::NotFound);
+    }
     let s = st.store.clone();
     let d = blocking(move || Ok(s.device(&mac)?)).await?;
     d.map(Json).ok_or(ApiError::NotFound)
@@ -454,8 +579,13 @@ struct AlertParams {
 
 async fn list_alerts(
     State(st): State<Arc<AppState>>,
-    Query(p): Query<AlertParams>,
+    p: Result<Query<AlertParams>, QueryRejection>,
 ) -> ApiResult<Json<palisade_store::Page<palisade_store::AlertRow>>> {
+    let Query(p) = p.map_err(bad_query)?;
+    check_page(p.limit, p.offset)?;
+    check_len("severity", &p.severity)?;
+    check_len("kind", &p.kind)?;
+    check_len("device", &p.device)?;
     let q = AlertQuery {
         state: p.state,
         severity: p.severity,
@@ -472,6 +602,9 @@ async fn get_alert(
     State(st): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    if id.len() > MAX_PARAM {
+        return Err(ApiError::NotFound);
+    }
     let s = st.store.clone();
     let (a, tr) = blocking(move || Ok(s.alert(&id)?))
         .await?
@@ -493,7 +626,7 @@ async fn triage(
     State(st): State<Arc<AppState>>,
     Extension(a): Extension<Auth>,
     Path(id): Path<String>,
-    Json(b): Json<TriageBody>,
+    ApiJson(b): ApiJson<TriageBody>,
 ) -> ApiResult<Json<palisade_store::AlertRow>> {
     if b.comment.len() > 4096 {
         return Err(ApiError::BadRequest(
@@ -580,8 +713,10 @@ struct PageParams {
 
 async fn list_audit(
     State(st): State<Arc<AppState>>,
-    Query(p): Query<PageParams>,
+    p: Result<Query<PageParams>, QueryRejection>,
 ) -> ApiResult<Json<palisade_store::Page<palisade_store::AuditEntry>>> {
+    let Query(p) = p.map_err(bad_query)?;
+    check_page(p.limit, p.offset)?;
     let s = st.store.clone();
     Ok(Json(
         blocking(move || Ok(s.list_audit(p.limit.unwrap_or(100), p.offset.unwrap_or(0))?)).await?,
@@ -611,7 +746,7 @@ fn valid_name(n: &str) -> bool {
 async fn create_user(
     State(st): State<Arc<AppState>>,
     Extension(a): Extension<Auth>,
-    Json(b): Json<NewUser>,
+    ApiJson(b): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<palisade_store::User>)> {
     if !valid_name(&b.name) {
         return Err(ApiError::BadRequest("name: 1-64 of [A-Za-z0-9-_.@]".into()));
@@ -653,7 +788,7 @@ struct NewToken {
 async fn create_token(
     State(st): State<Arc<AppState>>,
     Extension(a): Extension<Auth>,
-    Json(b): Json<NewToken>,
+    ApiJson(b): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     if !valid_name(&b.name) {
         return Err(ApiError::BadRequest("name: 1-64 of [A-Za-z0-9-_.@]".into()));
@@ -686,6 +821,96 @@ async fn revoke_token(
     blocking(move || {
         s.revoke_token(id)?;
         s.audit(&a.actor, "token.revoke", &id.to_string(), "")?;
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct SuppressionParams {
+    include_expired: Option<bool>,
+}
+
+async fn list_suppressions(
+    State(st): State<Arc<AppState>>,
+    p: Result<Query<SuppressionParams>, QueryRejection>,
+) -> ApiResult<Json<Vec<palisade_store::Suppression>>> {
+    let Query(p) = p.map_err(bad_query)?;
+    let s = st.store.clone();
+    let all = p.include_expired.unwrap_or(false);
+    Ok(Json(blocking(move || Ok(s.list_suppressions(all)?)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSuppression {
+    kind: Option<String>,
+    device: Option<String>,
+    reason: String,
+    /// Unix seconds; absent = until deleted.
+    expires_at: Option<i64>,
+}
+
+async fn create_suppression(
+    State(st): State<Arc<AppState>>,
+    Extension(a): Extension<Auth>,
+    ApiJson(b): ApiJson<NewSuppression>,
+) -> ApiResult<(StatusCode, Json<palisade_store::Suppression>)> {
+    let kind = b.kind.filter(|k| !k.is_empty());
+    let device = b.device.filter(|d| !d.is_empty());
+    if kind.is_none() && device.is_none() {
+        return Err(ApiError::BadRequest("give kind, device or both".into()));
+    }
+    check_len("kind", &kind)?;
+    check_len("device", &device)?;
+    if b.reason.trim().is_empty() || b.reason.len() > 1024 {
+        return Err(ApiError::BadRequest("reason: 1 to 1024 bytes".into()));
+    }
+    if b.expires_at.is_some_and(|e| e <= palisade_store::now()) {
+        return Err(ApiError::BadRequest(
+            "expires_at is not in the future".into(),
+        ));
+    }
+    let s = st.store.clone();
+    let rule = blocking(move || {
+        let r = s.create_suppression(
+            kind.as_deref(),
+            device.as_deref(),
+            b.reason.trim(),
+            &a.actor,
+            b.expires_at,
+        )?;
+        s.audit(
+            &a.actor,
+            "suppression.create",
+            &r.id.to_string(),
+            &format!(
+                "kind {} device {} expires {}: {}",
+                r.kind.as_deref().unwrap_or("*"),
+                r.device.as_deref().unwrap_or("*"),
+                r.expires_at
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "never".into()),
+                r.reason
+            ),
+        )?;
+        Ok(r)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+async fn delete_suppression(
+    State(st): State<Arc<AppState>>,
+    Extension(a): Extension<Auth>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    let s = st.store.clone();
+    blocking(move || {
+        s.delete_suppression(id)?;
+        s.audit(&a.actor, "suppression.delete", &id.to_string(), "")?;
         Ok(())
     })
     .await?;

@@ -18,9 +18,13 @@ pub(crate) struct Auth {
     pub role: Role,
     /// The session's CSRF token (cookie sessions only).
     pub csrf: Option<String>,
+    /// A cookie session whose user must choose a new password before doing anything else.
+    pub must_change: bool,
 }
 
 pub(crate) const SESSION_COOKIE: &str = "palisade_session";
+/// Pre-session CSRF token of the login form (double-submit: cookie and hidden field).
+pub(crate) const LOGIN_COOKIE: &str = "palisade_login";
 
 /// An argon2id PHC string for `password` (random salt).
 pub fn hash_password(password: &str) -> String {
@@ -90,6 +94,7 @@ pub(crate) fn authenticate(store: &dyn Store, headers: &HeaderMap) -> Option<Aut
             actor: format!("token:{}", tok.name),
             role: tok.role,
             csrf: None,
+            must_change: false,
         });
     }
     let sid = cookie(headers, SESSION_COOKIE)?;
@@ -97,6 +102,7 @@ pub(crate) fn authenticate(store: &dyn Store, headers: &HeaderMap) -> Option<Aut
         .session(&sha256(sid.as_bytes()), palisade_store::now())
         .ok()??;
     Some(Auth {
+        must_change: s.user.must_change_password,
         actor: s.user.name,
         role: s.user.role,
         csrf: Some(s.csrf),
@@ -114,7 +120,7 @@ pub(crate) fn csrf_ok(auth: &Auth, method: &Method, presented: Option<&str>) -> 
     }
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -241,6 +247,7 @@ mod tests {
             actor: "x".into(),
             role: Role::Admin,
             csrf: Some("abc".into()),
+            must_change: false,
         };
         assert!(csrf_ok(&a, &Method::GET, None));
         assert!(!csrf_ok(&a, &Method::POST, None));

@@ -209,3 +209,106 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         b = &b[size + 2..];
     }
 }
+
+/// The value of cookie `name` set by a response.
+pub fn set_cookie_value(r: &Response, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, v)| v.split(';').next()?.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Logs in through the console form (GET /login for the login CSRF cookie, then POST).
+/// Returns the session `Cookie` header value and whether the console demands a new password.
+pub fn console_login(
+    base: &str,
+    trust: &Trust,
+    user: &str,
+    password: &str,
+) -> Result<(String, bool), String> {
+    let page = request("GET", &format!("{base}/login"), &[], b"", trust)?;
+    let token = set_cookie_value(&page, "palisade_login").ok_or("no login CSRF cookie")?;
+    let body = format!(
+        "username={}&password={}&csrf={token}",
+        form_escape(user),
+        form_escape(password)
+    );
+    let r = request(
+        "POST",
+        &format!("{base}/login"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &format!("palisade_login={token}")),
+        ],
+        body.as_bytes(),
+        trust,
+    )?;
+    let sid = set_cookie_value(&r, "palisade_session")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("login refused: {} {:?}", r.status, r.header("location")))?;
+    Ok((
+        format!("palisade_session={sid}"),
+        r.header("location") == Some("/password"),
+    ))
+}
+
+/// Changes the logged-in user's password through the console form; returns the new
+/// session `Cookie` header value (a password change ends the old sessions).
+pub fn console_change_password(
+    base: &str,
+    trust: &Trust,
+    cookie: &str,
+    current: &str,
+    new: &str,
+) -> Result<String, String> {
+    let page = request(
+        "GET",
+        &format!("{base}/password"),
+        &[("Cookie", cookie)],
+        b"",
+        trust,
+    )?;
+    let html = page.text();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .ok_or("no CSRF field on /password")?
+        .to_owned();
+    let body = format!(
+        "csrf={csrf}&current={}&new={}&confirm={}",
+        form_escape(current),
+        form_escape(new),
+        form_escape(new)
+    );
+    let r = request(
+        "POST",
+        &format!("{base}/password"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", cookie),
+        ],
+        body.as_bytes(),
+        trust,
+    )?;
+    let sid = set_cookie_value(&r, "palisade_session")
+        .ok_or_else(|| format!("password change refused: {} {}", r.status, r.text()))?;
+    Ok(format!("palisade_session={sid}"))
+}
+
+/// application/x-www-form-urlencoded escaping.
+pub fn form_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                o.push(b as char)
+            }
+            b' ' => o.push('+'),
+            _ => o.push_str(&format!("%{b:02X}")),
+        }
+    }
+    o
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -22,6 +22,7 @@ const JS: &str = include_str!("../assets/app.js");
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login_submit))
+        .route("/password", get(password_page).post(password_submit))
         .route("/logout", post(logout))
         .route("/", get(overview))
         .route("/devices", get(devices))
@@ -36,12 +37,27 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/static/app.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }),
         )
+        // Console forms are small; ingest goes through the API.
+        .layer(DefaultBodyLimit::max(MAX_FORM_BODY))
         .with_state(state)
 }
+
+/// Largest console form body.
+const MAX_FORM_BODY: usize = 16 * 1024;
 
 fn user(st: &AppState, headers: &HeaderMap) -> Option<Auth> {
     auth::cookie(headers, auth::SESSION_COOKIE)?;
     auth::authenticate(st.store.as_ref(), headers).filter(|a| a.csrf.is_some())
+}
+
+/// The logged-in user of a console page, or the redirect to show instead (login, or the
+/// forced password change).
+fn page_user(st: &AppState, headers: &HeaderMap) -> Result<Auth, Redirect> {
+    let a = user(st, headers).ok_or_else(|| Redirect::to("/login"))?;
+    if a.must_change {
+        return Err(Redirect::to("/password"));
+    }
+    Ok(a)
 }
 
 fn page(title: &str, a: &Auth, body: &str) -> Response {
@@ -50,7 +66,7 @@ fn page(title: &str, a: &Auth, body: &str) -> Response {
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{t} · Palisade</title><link rel="stylesheet" href="/static/app.css"><script src="/static/app.js" defer></script></head>
 <body><header><a class="brand" href="/">Palisade</a><nav><a href="/">Overview</a><a href="/devices">Devices</a><a href="/alerts">Alerts <span id="live" class="badge"></span></a></nav>
-<form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{csrf}"><span>{u} ({r})</span> <button>Log out</button></form></header>
+<form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{csrf}"><span>{u} ({r})</span> <a href="/password">Password</a> <button>Log out</button></form></header>
 <main><h1>{t}</h1>{body}</main></body></html>"#,
         t = esc(title),
         u = esc(&a.actor),
@@ -68,39 +84,156 @@ struct LoginQ {
     error: Option<String>,
 }
 
-async fn login_page(Query(q): Query<LoginQ>) -> Response {
+async fn login_page(State(st): State<Arc<AppState>>, Query(q): Query<LoginQ>) -> Response {
+    let token = auth::random_hex::<16>();
     let msg = match q.error.as_deref() {
         Some("limit") => "<p class=\"error\">Too many failed attempts; try again later.</p>",
+        Some("csrf") => "<p class=\"error\">The login form expired; please try again.</p>",
         Some(_) => "<p class=\"error\">Wrong user name or password.</p>",
         None => "",
     };
-    Html(format!(
+    let html = Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Log in · Palisade</title><link rel="stylesheet" href="/static/app.css"></head>
 <body class="login"><form method="post" action="/login" class="card"><h1>Palisade</h1>{msg}
 <label>User <input name="username" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Log in</button></form></body></html>"#
-    ))
-    .into_response()
+<input type="hidden" name="csrf" value="{token}"><button type="submit">Log in</button></form></body></html>"#
+    ));
+    let cookie = format!(
+        "{}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}",
+        auth::LOGIN_COOKIE,
+        if st.secure_cookies { "; Secure" } else { "" }
+    );
+    ([(header::SET_COOKIE, cookie)], html).into_response()
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
-async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Response {
+async fn login_submit(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    // Login CSRF: the form's token must equal the cookie set with the form.
+    let expected = auth::cookie(&headers, auth::LOGIN_COOKIE).unwrap_or("");
+    if expected.is_empty() || !auth::constant_eq(expected.as_bytes(), f.csrf.as_bytes()) {
+        return Redirect::to("/login?error=csrf").into_response();
+    }
+    if f.username.len() > 64 || f.password.len() > 1024 {
+        return Redirect::to("/login?error=1").into_response();
+    }
     let st2 = st.clone();
     let r = tokio::task::spawn_blocking(move || {
         let u = auth::login(st2.store.as_ref(), &st2.limiter, &f.username, &f.password)?;
         let s = auth::start_session(st2.store.as_ref(), &u, st2.session_ttl_s).ok_or(false)?;
         let _ = st2.store.audit(&u.name, "session.login", &u.name, "");
-        Ok::<_, bool>(s)
+        Ok::<_, bool>((s, u.must_change_password))
     })
     .await;
     match r {
-        Ok(Ok((sid, _csrf))) => (
+        Ok(Ok(((sid, _csrf), must_change))) => (
+            StatusCode::SEE_OTHER,
+            [
+                (
+                    header::SET_COOKIE,
+                    auth::session_cookie(&sid, st.session_ttl_s, st.secure_cookies),
+                ),
+                (
+                    header::LOCATION,
+                    if must_change { "/password" } else { "/" }.to_owned(),
+                ),
+            ],
+        )
+            .into_response(),
+        Ok(Err(true)) => Redirect::to("/login?error=limit").into_response(),
+        _ => Redirect::to("/login?error=1").into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct PasswordQ {
+    error: Option<String>,
+}
+
+async fn password_page(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<PasswordQ>,
+) -> Response {
+    let Some(a) = user(&st, &headers) else {
+        return to_login();
+    };
+    let msg = match q.error.as_deref() {
+        Some("current") => "<p class=\"error\">The current password is wrong.</p>",
+        Some("weak") => {
+            "<p class=\"error\">The new password needs 12 to 1024 characters and must differ from the current one.</p>"
+        }
+        Some("confirm") => "<p class=\"error\">The two new passwords differ.</p>",
+        Some(_) => "<p class=\"error\">The password was not changed.</p>",
+        None if a.must_change => {
+            "<p>This is a one-time password: choose your own before you continue.</p>"
+        }
+        None => "",
+    };
+    let body = format!(
+        r#"<form method="post" action="/password" class="card narrow">{msg}<input type="hidden" name="csrf" value="{c}">
+<label>Current password <input name="current" type="password" autocomplete="current-password" required></label>
+<label>New password <input name="new" type="password" autocomplete="new-password" minlength="12" maxlength="1024" required></label>
+<label>New password again <input name="confirm" type="password" autocomplete="new-password" minlength="12" maxlength="1024" required></label>
+<button type="submit">Change password</button></form>"#,
+        c = esc(a.csrf.as_deref().unwrap_or("")),
+    );
+    page("Change password", &a, &body)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+async fn password_submit(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let Some(a) = user(&st, &headers) else {
+        return to_login();
+    };
+    if !auth::csrf_ok(&a, &axum::http::Method::POST, Some(&f.csrf)) {
+        return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
+    }
+    let n = f.new.chars().count();
+    if !(12..=1024).contains(&n) || f.new.len() > 1024 || f.new == f.current {
+        return Redirect::to("/password?error=weak").into_response();
+    }
+    if f.new != f.confirm {
+        return Redirect::to("/password?error=confirm").into_response();
+    }
+    let st2 = st.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let store = st2.store.as_ref();
+        let u = store.user_by_name(&a.actor).ok().flatten().ok_or("user")?;
+        if f.current.len() > 1024 || !auth::verify_password(&u.password_hash, &f.current) {
+            return Err("current");
+        }
+        store
+            .set_password(u.id, &auth::hash_password(&f.new), false)
+            .map_err(|_| "store")?;
+        let _ = store.audit(&u.name, "user.password", &u.name, "password changed");
+        auth::start_session(store, &u, st2.session_ttl_s).ok_or("session")
+    })
+    .await;
+    match r {
+        Ok(Ok((sid, _))) => (
             StatusCode::SEE_OTHER,
             [
                 (
@@ -111,8 +244,8 @@ async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LoginForm>)
             ],
         )
             .into_response(),
-        Ok(Err(true)) => Redirect::to("/login?error=limit").into_response(),
-        _ => Redirect::to("/login?error=1").into_response(),
+        Ok(Err(why)) => Redirect::to(&format!("/password?error={why}")).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -294,8 +427,9 @@ fn alert_table(rows: &[AlertRow], auth: &Auth, back: &str) -> String {
 }
 
 async fn overview(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(a) = user(&st, &headers) else {
-        return to_login();
+    let a = match page_user(&st, &headers) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
     };
     let s = st.store.clone();
     let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || s.stats()).await else {
@@ -336,8 +470,9 @@ async fn devices(
     headers: HeaderMap,
     Query(q): Query<DevQ>,
 ) -> Response {
-    let Some(a) = user(&st, &headers) else {
-        return to_login();
+    let a = match page_user(&st, &headers) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
     };
     const PER: u32 = 100;
     let pg = q.page.unwrap_or(0);
@@ -396,8 +531,9 @@ async fn device(
     headers: HeaderMap,
     Path(mac): Path<String>,
 ) -> Response {
-    let Some(a) = user(&st, &headers) else {
-        return to_login();
+    let a = match page_user(&st, &headers) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
     };
     let s = st.store.clone();
     let d = match tokio::task::spawn_blocking(move || s.device(&mac)).await {
@@ -510,8 +646,9 @@ async fn alerts(
     headers: HeaderMap,
     Query(q): Query<AlertQ>,
 ) -> Response {
-    let Some(a) = user(&st, &headers) else {
-        return to_login();
+    let a = match page_user(&st, &headers) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
     };
     let state = q.state.as_deref().and_then(TriageState::parse);
     let aq = AlertQuery {
@@ -565,11 +702,15 @@ async fn triage(
     Path(id): Path<String>,
     Form(f): Form<TriageForm>,
 ) -> Response {
-    let Some(a) = user(&st, &headers) else {
-        return to_login();
+    let a = match page_user(&st, &headers) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
     };
     if !auth::csrf_ok(&a, &axum::http::Method::POST, Some(&f.csrf)) {
         return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
+    }
+    if a.must_change {
+        return Redirect::to("/password").into_response();
     }
     if a.role < Role::Analyst {
         return (

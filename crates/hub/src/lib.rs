@@ -7,8 +7,12 @@ mod api;
 mod auth;
 pub mod client;
 mod console;
+pub mod est;
+pub mod gateway;
 pub mod openapi;
+mod rollout;
 mod tls;
+mod zones;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +55,10 @@ pub struct HubConfig {
     pub kek_file: Option<PathBuf>,
     /// Console session lifetime in seconds.
     pub session_ttl_s: i64,
+    /// Event ids (the idempotency ledger) older than this many days are deleted; 0 keeps them.
+    pub retention_events_days: u32,
+    /// Alerts not reported for this many days are deleted with their triage history; 0 keeps them.
+    pub retention_alerts_days: u32,
 }
 
 impl Default for HubConfig {
@@ -63,6 +71,8 @@ impl Default for HubConfig {
             tls_key: None,
             kek_file: None,
             session_ttl_s: 8 * 3600,
+            retention_events_days: 90,
+            retention_alerts_days: 365,
         }
     }
 }
@@ -86,15 +96,47 @@ pub(crate) struct AppState {
     pub new_alerts: tokio::sync::watch::Sender<u64>,
 }
 
+/// Retention periods in seconds (`None` = keep).
+#[derive(Clone, Copy)]
+struct Retention {
+    events_s: Option<i64>,
+    alerts_s: Option<i64>,
+}
+
+impl Retention {
+    fn from_config(cfg: &HubConfig) -> Self {
+        let secs = |d: u32| (d > 0).then_some(i64::from(d) * 86_400);
+        Retention {
+            events_s: secs(cfg.retention_events_days),
+            alerts_s: secs(cfg.retention_alerts_days),
+        }
+    }
+
+    /// Deletes what is past retention now.
+    fn apply(self, store: &dyn Store) -> Result<palisade_store::RetentionOutcome, HubError> {
+        let now = palisade_store::now();
+        Ok(store.apply_retention(
+            self.events_s.map(|s| now - s),
+            self.alerts_s.map(|s| now - s),
+        )?)
+    }
+}
+
+/// How often retention runs while serving.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A prepared hub: store open and migrated, admin and KEK present, TLS material ready.
 pub struct Hub {
     state: Arc<AppState>,
     tls: Option<Arc<rustls::ServerConfig>>,
     listen: SocketAddr,
+    retention: Retention,
     /// The first-start admin password (to be printed once), when the admin was created now.
     pub initial_admin_password: Option<String>,
     /// Where the (public) server certificate was written, with TLS on.
     pub cert_path: Option<PathBuf>,
+    /// EST enrollment against the CA in DATA_DIR/ca (issue 10).
+    est: Arc<est::Est>,
 }
 
 impl Hub {
@@ -114,7 +156,9 @@ impl Hub {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir.join("hub.db"))?);
         let initial_admin_password = if store.user_count()? == 0 {
             let pw = auth::random_password();
-            store.create_user("admin", Role::Admin, &hash_password(&pw))?;
+            let admin = store.create_user("admin", Role::Admin, &hash_password(&pw))?;
+            // The printed password is one-time: the console asks for a new one first.
+            store.set_password(admin.id, &admin.password_hash, true)?;
             store.audit(
                 "system",
                 "user.create",
@@ -143,8 +187,10 @@ impl Hub {
             }),
             tls,
             listen: cfg.listen,
+            retention: Retention::from_config(cfg),
             initial_admin_password,
             cert_path,
+            est: Arc::new(est::Est::new(cfg.data_dir.join("ca"), kek_path)),
         })
     }
 
@@ -158,7 +204,11 @@ impl Hub {
 
     /// The axum application (API + console).
     pub fn router(&self) -> Router {
-        api::router(self.state.clone()).merge(console::router(self.state.clone()))
+        api::router(self.state.clone())
+            .merge(console::router(self.state.clone()))
+            .merge(rollout::router(self.state.clone()))
+            .merge(est::router(self.est.clone()))
+            .merge(zones::router(self.state.clone()))
     }
 
     /// Binds the listener; returns the bound address and a future that serves until `shutdown`.
@@ -175,18 +225,44 @@ impl Hub {
         let app = self.router();
         let listener = tokio::net::TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
+        let (store, retention) = (self.state.store.clone(), self.retention);
         let fut = async move {
-            match self.tls {
-                Some(cfg) => {
-                    let l = tls::TlsListener::new(listener, cfg);
-                    axum::serve(l, app).with_graceful_shutdown(shutdown).await
+            // Retention at start, then hourly, for as long as the server runs.
+            let sweeper = tokio::spawn(async move {
+                let mut tick = tokio::time::interval(RETENTION_EVERY);
+                loop {
+                    tick.tick().await;
+                    let s = store.clone();
+                    match tokio::task::spawn_blocking(move || retention.apply(s.as_ref())).await {
+                        Ok(Ok(o)) if o.events + o.alerts + o.expired_suppressions > 0 => {
+                            tracing::info!(
+                                "retention: deleted {} event ids, {} alerts, {} expired suppression rules",
+                                o.events,
+                                o.alerts,
+                                o.expired_suppressions
+                            )
+                        }
+                        Ok(Err(e)) => tracing::warn!("retention: {e}"),
+                        _ => {}
+                    }
                 }
-                None => {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
+            });
+            let served = async move {
+                match self.tls {
+                    Some(cfg) => {
+                        let l = tls::TlsListener::new(listener, cfg);
+                        axum::serve(l, app).with_graceful_shutdown(shutdown).await
+                    }
+                    None => {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(shutdown)
+                            .await
+                    }
                 }
             }
+            .await;
+            sweeper.abort();
+            served
         };
         Ok((addr, fut))
     }

@@ -3,7 +3,43 @@
 
 use serde_json::{Map, Value, json};
 
-pub use crate::api::{ROUTES, RouteSpec};
+pub use crate::api::RouteSpec;
+
+/// Every documented API operation: the main API's routes, then the rollout and zone routes.
+pub const ROUTES: [RouteSpec; ROUTE_COUNT] = all_routes();
+
+const ROUTE_COUNT: usize =
+    crate::api::ROUTES.len() + crate::rollout::ROUTES.len() + crate::zones::ROUTES.len();
+
+const fn all_routes() -> [RouteSpec; ROUTE_COUNT] {
+    const fn copy(r: &RouteSpec) -> RouteSpec {
+        RouteSpec {
+            method: r.method,
+            path: r.path,
+            role: r.role,
+            op_id: r.op_id,
+            summary: r.summary,
+            tag: r.tag,
+        }
+    }
+    let lists = [
+        crate::api::ROUTES,
+        crate::rollout::ROUTES,
+        crate::zones::ROUTES,
+    ];
+    let mut out = [const { copy(&crate::api::ROUTES[0]) }; ROUTE_COUNT];
+    let (mut i, mut l) = (0, 0);
+    while l < lists.len() {
+        let mut j = 0;
+        while j < lists[l].len() {
+            out[i] = copy(&lists[l][j]);
+            i += 1;
+            j += 1;
+        }
+        l += 1;
+    }
+    out
+}
 
 fn qp(name: &str, schema: Value, desc: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": desc })
@@ -20,7 +56,8 @@ fn r(name: &str) -> Value {
 fn page_of(item: &str) -> Value {
     json!({ "type": "object", "required": ["total", "limit", "offset", "items"], "properties": {
         "total": { "type": "integer", "minimum": 0 }, "limit": { "type": "integer" },
-        "offset": { "type": "integer", "minimum": 0 }, "items": { "type": "array", "items": r(item) } } })
+        "offset": { "type": "integer", "minimum": 0 }, "items": { "type": "array", "items": r(item) },
+        "next": { "type": "string", "description": "Cursor of the next page (pass as `after`); device lists only" } } })
 }
 
 fn json_body(schema: Value) -> Value {
@@ -45,7 +82,7 @@ fn operation_detail(op: &str) -> (Vec<Value>, Option<Value>, (String, Value)) {
             ),
             qp(
                 "offset",
-                json!({ "type": "integer", "minimum": 0 }),
+                json!({ "type": "integer", "minimum": 0, "maximum": 1u64 << 40 }),
                 "Items to skip",
             ),
         ]
@@ -83,14 +120,23 @@ fn operation_detail(op: &str) -> (Vec<Value>, Option<Value>, (String, Value)) {
             let mut p = vec![
                 qp(
                     "q",
-                    json!({ "type": "string" }),
-                    "Substring of MAC, IP, vendor, hostname or model",
+                    json!({ "type": "string", "maxLength": 256 }),
+                    "Substring of MAC, IP, vendor, hostname or model (case-insensitive)",
                 ),
-                qp("category", json!({ "type": "string" }), "Device category"),
+                qp(
+                    "category",
+                    json!({ "type": "string", "maxLength": 256 }),
+                    "Device category",
+                ),
                 qp(
                     "min_risk",
-                    json!({ "type": "integer", "minimum": 0 }),
+                    json!({ "type": "integer", "minimum": 0, "maximum": 100 }),
                     "Minimum risk score",
+                ),
+                qp(
+                    "after",
+                    json!({ "type": "string", "maxLength": 1024 }),
+                    "Keyset cursor: the `next` of the previous page (same filters and sort)",
                 ),
                 qp(
                     "sort",
@@ -118,12 +164,28 @@ fn operation_detail(op: &str) -> (Vec<Value>, Option<Value>, (String, Value)) {
         "listAlerts" => {
             let mut p = vec![
                 qp("state", r("TriageState"), "Triage state"),
-                qp("severity", json!({ "type": "string" }), "Severity"),
-                qp("kind", json!({ "type": "string" }), "Alert kind"),
-                qp("device", json!({ "type": "string" }), "Device MAC"),
+                qp(
+                    "severity",
+                    json!({ "type": "string", "maxLength": 256 }),
+                    "Severity",
+                ),
+                qp(
+                    "kind",
+                    json!({ "type": "string", "maxLength": 256 }),
+                    "Alert kind",
+                ),
+                qp(
+                    "device",
+                    json!({ "type": "string", "maxLength": 256 }),
+                    "Device MAC",
+                ),
             ];
             p.extend(paging());
-            (p, None, ok("200", "A page of alerts", j, page_of("Alert")))
+            (
+                p,
+                None,
+                ok("200", "A page of alerts, newest first", j, page_of("Alert")),
+            )
         }
         "getAlert" => (
             vec![pp("id", "Alert id")],
@@ -152,7 +214,7 @@ fn operation_detail(op: &str) -> (Vec<Value>, Option<Value>, (String, Value)) {
             vec![],
             Some(
                 json!({ "required": true, "description": "One JSON event per line (`type`: device, alert, flow, stats); an optional `event_id` overrides the content-hash id",
-                "content": { "application/x-ndjson": { "schema": { "type": "string" } } } }),
+                "content": { "application/x-ndjson": { "schema": { "type": "string" } }, "text/plain": { "schema": { "type": "string" } } } }),
             ),
             ok("200", "Ingest outcome", j, r("IngestOutcome")),
         ),
@@ -203,12 +265,45 @@ fn operation_detail(op: &str) -> (Vec<Value>, Option<Value>, (String, Value)) {
             )),
             ok("201", "Created; `token` is shown only here", j, r("Token")),
         ),
+        "listSuppressions" => (
+            vec![qp(
+                "include_expired",
+                json!({ "type": "boolean" }),
+                "Include expired rules (default false)",
+            )],
+            None,
+            ok(
+                "200",
+                "Rules, newest first",
+                j,
+                json!({ "type": "array", "items": r("Suppression") }),
+            ),
+        ),
+        "createSuppression" => (
+            vec![],
+            Some(json_body(
+                json!({ "type": "object", "required": ["reason"], "additionalProperties": false,
+                "description": "At least one of kind and device",
+                "properties": { "kind": { "type": ["string", "null"], "maxLength": 256 },
+                    "device": { "type": ["string", "null"], "maxLength": 256 },
+                    "reason": { "type": "string", "minLength": 1, "maxLength": 1024 },
+                    "expires_at": { "type": ["integer", "null"], "description": "Unix seconds, in the future; absent = until deleted" } } }),
+            )),
+            ok("201", "Created", j, r("Suppression")),
+        ),
+        "deleteSuppression" => (
+            vec![pp("id", "Rule id")],
+            None,
+            ("204".to_owned(), json!({ "description": "Deleted" })),
+        ),
         "revokeToken" => (
             vec![pp("id", "Token id")],
             None,
             ("204".to_owned(), json!({ "description": "Revoked" })),
         ),
-        _ => (vec![], None, ok("200", "OK", j, json!({}))),
+        _ => crate::rollout::operation_detail(op)
+            .or_else(|| crate::zones::operation_detail(op))
+            .unwrap_or_else(|| (vec![], None, ok("200", "OK", j, json!({})))),
     }
 }
 
@@ -219,7 +314,7 @@ fn err(desc: &str) -> Value {
 /// The document served at `/api/v1/openapi.json`.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for rt in ROUTES {
+    for rt in &ROUTES {
         let (params, body, (code, success)) = operation_detail(rt.op_id);
         let mut responses = Map::new();
         responses.insert(code, success);
@@ -264,7 +359,7 @@ pub fn document() -> Value {
                 json!({ "description": "Body does not match the schema" }),
             );
         }
-        if matches!(rt.op_id, "createUser" | "createToken") {
+        if matches!(rt.op_id, "createUser" | "createToken" | "createSuppression") {
             responses.insert("409".into(), err("Already exists"));
             responses.insert("415".into(), json!({ "description": "Body is not JSON" }));
             responses.insert(
@@ -279,6 +374,21 @@ pub fn document() -> Value {
             );
         }
         if let Some(b) = body {
+            if b.pointer("/content/application~1json").is_some() {
+                // Every JSON body extractor answers these (missing content type, schema mismatch).
+                responses
+                    .entry("415")
+                    .or_insert_with(|| json!({ "description": "Body is not JSON" }));
+                responses
+                    .entry("422")
+                    .or_insert_with(|| json!({ "description": "Body does not match the schema" }));
+            }
+            if rt.op_id != "ingest" {
+                responses.insert(
+                    "413".into(),
+                    json!({ "description": "Body larger than 64 KiB" }),
+                );
+            }
             op["requestBody"] = b;
         }
         op["responses"] = Value::Object(responses);
@@ -288,7 +398,7 @@ pub fn document() -> Value {
         entry[rt.method] = op;
     }
     let nullable_str = json!({ "type": ["string", "null"] });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Palisade hub API",
@@ -334,9 +444,13 @@ pub fn document() -> Value {
                     "top_risky": { "type": "array", "items": r("DeviceRow") } } },
                 "IngestOutcome": { "type": "object", "required": ["accepted", "duplicates", "ignored", "rejected"], "properties": {
                     "accepted": { "type": "integer" }, "duplicates": { "type": "integer" }, "ignored": { "type": "integer" },
-                    "rejected": { "type": "array", "items": { "type": "array", "prefixItems": [{ "type": "integer" }, { "type": "string" }] } } } },
+                    "rejected": { "type": "array", "description": "[line number, reason] pairs", "items": { "type": "array", "minItems": 2, "maxItems": 2, "items": { "type": ["integer", "string"] } } } } },
                 "AuditEntry": { "type": "object", "properties": { "id": { "type": "integer" }, "at": { "type": "integer" },
                     "actor": { "type": "string" }, "action": { "type": "string" }, "target": { "type": "string" }, "detail": { "type": "string" } } },
+                "Suppression": { "type": "object", "required": ["id", "reason"], "properties": {
+                    "id": { "type": "integer" }, "kind": nullable_str, "device": nullable_str,
+                    "reason": { "type": "string" }, "created_by": { "type": "string" },
+                    "created_at": { "type": "integer" }, "expires_at": { "type": ["integer", "null"] } } },
                 "User": { "type": "object", "properties": { "id": { "type": "integer" }, "name": { "type": "string" },
                     "role": r("Role"), "created_at": { "type": "integer" } } },
                 "Token": { "type": "object", "properties": { "id": { "type": "integer" }, "name": { "type": "string" },
@@ -344,5 +458,12 @@ pub fn document() -> Value {
                     "revoked": { "type": "boolean" }, "token": { "type": "string", "description": "Only in the creation response" } } }
             }
         }
-    })
+    });
+    if let (Some(all), Value::Object(zone_schemas)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        crate::zones::schemas(),
+    ) {
+        all.extend(zone_schemas);
+    }
+    doc
 }

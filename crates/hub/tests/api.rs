@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use palisade_hub::client::{Response, Trust, request};
+use palisade_hub::client::{
+    Response, Trust, console_change_password, console_login, request, set_cookie_value,
+};
 use palisade_hub::store::Role;
 use palisade_hub::{Hub, HubConfig};
 use serde_json::Value;
@@ -50,10 +52,40 @@ fn start(tls: bool) -> Running {
         tokio::spawn(fut);
         addr
     });
+    let base = format!("{scheme}://{addr}");
+    // The printed password is one-time: the first login must choose a new one.
+    let (cookie, must_change) = console_login(&base, &trust, "admin", &admin_pw).unwrap();
+    assert!(must_change, "first login is sent to /password");
+    let blocked = request(
+        "GET",
+        &format!("{base}/api/v1/devices"),
+        &[("Cookie", &cookie)],
+        b"",
+        &trust,
+    )
+    .unwrap();
+    assert_eq!(blocked.status, 403, "API refused before the change");
+    let page = request(
+        "GET",
+        &format!("{base}/"),
+        &[("Cookie", &cookie)],
+        b"",
+        &trust,
+    )
+    .unwrap();
+    assert_eq!(page.header("location"), Some("/password"));
+    let new_pw = format!("{admin_pw}-mine");
+    console_change_password(&base, &trust, &cookie, &admin_pw, &new_pw).unwrap();
+    let (_, must_change) = console_login(&base, &trust, "admin", &new_pw).unwrap();
+    assert!(!must_change);
+    assert!(
+        console_login(&base, &trust, "admin", &admin_pw).is_err(),
+        "old password dead"
+    );
     Running {
-        base: format!("{scheme}://{addr}"),
+        base,
         trust,
-        admin_pw,
+        admin_pw: new_pw,
         dir,
         _rt: rt,
         hub_store,
@@ -85,20 +117,8 @@ impl Running {
     }
     /// Logs in through the console form; returns (cookie header, csrf).
     fn login(&self, user: &str, pw: &str) -> (String, String) {
-        let body = format!("username={user}&password={pw}");
-        let r = self.req(
-            "POST",
-            "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            body.as_bytes(),
-        );
-        assert_eq!(r.status, 303, "{}", r.text());
-        let sc = r.header("set-cookie").expect("session cookie").to_owned();
-        assert!(
-            sc.contains("HttpOnly") && sc.contains("SameSite=Strict"),
-            "{sc}"
-        );
-        let cookie = sc.split(';').next().unwrap().to_owned();
+        let (cookie, must_change) = console_login(&self.base, &self.trust, user, pw).unwrap();
+        assert!(!must_change);
         let s = self.req("GET", "/api/v1/session", &[("Cookie", &cookie)], b"");
         assert_eq!(s.status, 200);
         let v: Value = serde_json::from_slice(&s.body).unwrap();
@@ -309,24 +329,45 @@ fn ingest_triage_audit_over_plain_http() {
 }
 
 #[test]
-fn login_is_rate_limited() {
+fn login_is_rate_limited_and_csrf_protected() {
     let h = start(false);
-    for _ in 0..10 {
-        let r = h.req(
+    let page = h.req("GET", "/login", &[], b"");
+    let sc = page.header("set-cookie").unwrap().to_owned();
+    assert!(
+        sc.contains("HttpOnly") && sc.contains("SameSite=Strict"),
+        "{sc}"
+    );
+    let tok = set_cookie_value(&page, "palisade_login").unwrap();
+    assert!(page.text().contains(&tok), "the form carries the token");
+    let cookie = format!("palisade_login={tok}");
+    let post = |body: String, cookie: &str| {
+        h.req(
             "POST",
             "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            b"username=admin&password=nope",
-        );
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", cookie),
+            ],
+            body.as_bytes(),
+        )
+    };
+    // Login CSRF: right password, but no token / a token that is not the cookie's.
+    let good = format!("username=admin&password={}", h.admin_pw);
+    for (body, c) in [
+        (good.clone(), cookie.as_str()),
+        (format!("{good}&csrf={tok}"), ""),
+        (format!("{good}&csrf=00{tok}"), cookie.as_str()),
+    ] {
+        let r = post(body, c);
+        assert_eq!(r.header("location"), Some("/login?error=csrf"));
+        assert!(set_cookie_value(&r, "palisade_session").is_none());
+    }
+    // start() already made one failed attempt (the old one-time password); the limit is 10.
+    for _ in 0..9 {
+        let r = post(format!("username=admin&password=nope&csrf={tok}"), &cookie);
         assert_eq!(r.header("location"), Some("/login?error=1"));
     }
-    let body = format!("username=admin&password={}", h.admin_pw);
-    let r = h.req(
-        "POST",
-        "/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        body.as_bytes(),
-    );
+    let r = post(format!("{good}&csrf={tok}"), &cookie);
     assert_eq!(r.header("location"), Some("/login?error=limit"));
 }
 
@@ -337,4 +378,113 @@ impl AuditExt for Running {
     fn bearer_admin_audit(&self, cookie: &str) -> Response {
         self.req("GET", "/api/v1/audit?limit=100", &[("Cookie", cookie)], b"")
     }
+}
+
+#[test]
+fn suppressions_limits_and_error_shapes() {
+    let h = start(false);
+    let (cookie, csrf) = h.login("admin", &h.admin_pw);
+    let analyst = h.token(&cookie, &csrf, "analyst", Role::Analyst);
+    let viewer = h.token(&cookie, &csrf, "viewer", Role::Viewer);
+    // A rule for mirai.scan on this device, for an hour.
+    let exp = palisade_hub::store::now() + 3600;
+    let body = format!(
+        r#"{{"kind":"mirai.scan","device":"aa:bb:cc:00:00:01","reason":"lab honeypot","expires_at":{exp}}}"#
+    );
+    assert_eq!(
+        h.bearer("POST", "/api/v1/suppressions", &viewer, &body)
+            .status,
+        403
+    );
+    let r = h.bearer("POST", "/api/v1/suppressions", &analyst, &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let rule: Value = serde_json::from_slice(&r.body).unwrap();
+    for bad in [
+        r#"{"reason":"no matcher"}"#.to_owned(),
+        r#"{"kind":"x","reason":""}"#.to_owned(),
+        r#"{"kind":"x","reason":"past","expires_at":1}"#.to_owned(),
+    ] {
+        let r = h.bearer("POST", "/api/v1/suppressions", &analyst, &bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    // Applied at ingest: the new alert arrives already triaged as expected.
+    assert_eq!(
+        h.bearer("POST", "/api/v1/ingest", &analyst, NDJSON).status,
+        200
+    );
+    let a: Value =
+        serde_json::from_slice(&h.bearer("GET", "/api/v1/alerts/A1", &viewer, "").body).unwrap();
+    assert_eq!(a["state"], "expected");
+    assert_eq!(a["state_user"], format!("suppression:{}", rule["id"]));
+    // ... and the device's first sight raised device.new (not suppressed: other kind).
+    let d: Value = serde_json::from_slice(
+        &h.bearer("GET", "/api/v1/alerts?kind=device.new", &viewer, "")
+            .body,
+    )
+    .unwrap();
+    assert_eq!(d["total"], 1);
+    assert_eq!(d["items"][0]["state"], "new");
+    let list: Value =
+        serde_json::from_slice(&h.bearer("GET", "/api/v1/suppressions", &viewer, "").body).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let del = format!("/api/v1/suppressions/{}", rule["id"]);
+    assert_eq!(h.bearer("DELETE", &del, &analyst, "").status, 204);
+    assert_eq!(h.bearer("DELETE", &del, &analyst, "").status, 404);
+
+    // Parameter bounds are 400 with a JSON error, never 500.
+    for q in [
+        "/api/v1/devices?limit=0",
+        "/api/v1/devices?limit=1001",
+        "/api/v1/devices?min_risk=101",
+        "/api/v1/devices?min_risk=99999999999",
+        "/api/v1/devices?offset=18446744073709551615",
+        "/api/v1/devices?sort=nope",
+        "/api/v1/devices?after=zz",
+        "/api/v1/alerts?state=nope",
+        "/api/v1/audit?limit=0",
+    ] {
+        let r = h.bearer("GET", q, &analyst, "");
+        let want = if q.starts_with("/api/v1/audit") {
+            403
+        } else {
+            400
+        };
+        assert_eq!(r.status, want, "{q}: {}", r.text());
+        if want == 400 {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(v["error"].is_string(), "{q}");
+        }
+    }
+    let long = format!("/api/v1/devices?q={}", "a".repeat(300));
+    assert_eq!(h.bearer("GET", &long, &analyst, "").status, 400);
+    // Keyset pagination through the API.
+    let p: Value =
+        serde_json::from_slice(&h.bearer("GET", "/api/v1/devices?limit=1", &viewer, "").body)
+            .unwrap();
+    let next = p["next"].as_str().unwrap();
+    let p2: Value = serde_json::from_slice(
+        &h.bearer(
+            "GET",
+            &format!("/api/v1/devices?limit=1&after={next}"),
+            &viewer,
+            "",
+        )
+        .body,
+    )
+    .unwrap();
+    assert_eq!(p2["items"].as_array().unwrap().len(), 0);
+    // A documented path with an undocumented method: 405 with Allow.
+    let r = h.bearer("PUT", "/api/v1/devices", &analyst, "");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+    // Bodies over the API limit: 413; malformed JSON: a JSON error.
+    let big = format!(r#"{{"state":"new","comment":"{}"}}"#, "x".repeat(100_000));
+    assert_eq!(
+        h.bearer("POST", "/api/v1/alerts/A1/triage", &analyst, &big)
+            .status,
+        413
+    );
+    let r = h.bearer("POST", "/api/v1/alerts/A1/triage", &analyst, "{");
+    assert_eq!(r.status, 400);
+    assert!(serde_json::from_slice::<Value>(&r.body).unwrap()["error"].is_string());
 }

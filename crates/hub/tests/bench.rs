@@ -173,6 +173,9 @@ fn bench_hub() {
     );
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("PALISADE_BENCH_INGEST_ONLY").is_some() {
+        return;
+    }
 
     // 1b. Over HTTP (what `palisade push` does); this data set then serves 2 and 3.
     let dir = tmp("http");
@@ -220,9 +223,15 @@ fn bench_hub() {
     for p in paths.iter().take(20) {
         timed_get(&srv, p, &[("Authorization", &auth)]); // warm-up
     }
+    let mut by_mix: Vec<Vec<Duration>> = vec![Vec::new(); 5];
     let mut lat: Vec<Duration> = paths
         .iter()
-        .map(|p| timed_get(&srv, p, &[("Authorization", &auth)]))
+        .enumerate()
+        .map(|(i, p)| {
+            let d = timed_get(&srv, p, &[("Authorization", &auth)]);
+            by_mix[i % 5].push(d);
+            d
+        })
         .collect();
     println!(
         "GET /api/v1/devices ({} requests, new TLS connection each, {DEVICES} devices): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -231,25 +240,47 @@ fn bench_hub() {
         pct(&mut lat, 0.99),
         pct(&mut lat, 1.0)
     );
-
-    // 3. Console pages with the same data (logged-in session cookie).
-    let pw = pw.unwrap();
+    for (i, mut l) in by_mix.into_iter().enumerate() {
+        println!(
+            "  like {}: p50 {:.1} ms, p99 {:.1} ms",
+            paths[i],
+            pct(&mut l, 0.50),
+            pct(&mut l, 0.99)
+        );
+    }
+    // Keyset pages: the cursor of the page at offset 25,000, then the page after it.
     let r = request(
-        "POST",
-        &format!("{}/login", srv.base),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        format!("username=admin&password={pw}").as_bytes(),
+        "GET",
+        &format!("{}/api/v1/devices?sort=last_seen&offset=24950", srv.base),
+        &[("Authorization", &auth)],
+        b"",
         &srv.trust,
     )
     .unwrap();
-    assert_eq!(r.status, 303);
-    let cookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let cursor = v["next"].as_str().expect("a next cursor").to_owned();
+    let deep = format!("/api/v1/devices?sort=last_seen&after={cursor}");
+    let mut lat: Vec<Duration> = (0..100)
+        .map(|_| timed_get(&srv, &deep, &[("Authorization", &auth)]))
+        .collect();
+    println!(
+        "GET /api/v1/devices?sort=last_seen&after=<cursor at 25,000>: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&mut lat, 0.50),
+        pct(&mut lat, 0.99)
+    );
+
+    // 3. Console pages with the same data (logged-in session cookie).
+    let pw = pw.unwrap();
+    let (first, _) =
+        palisade_hub::client::console_login(&srv.base, &srv.trust, "admin", &pw).unwrap();
+    let cookie = palisade_hub::client::console_change_password(
+        &srv.base,
+        &srv.trust,
+        &first,
+        &pw,
+        "bench-password-123",
+    )
+    .unwrap();
     let m = mac(4242);
     for page in [
         "/".to_owned(),

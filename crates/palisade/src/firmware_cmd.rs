@@ -26,6 +26,10 @@ pub(crate) enum FirmwareCommand {
         /// Key type.
         #[arg(short = 't', long = "type")]
         kind: String,
+        /// Encrypt the private key (PKCS#8 PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC) with a
+        /// password from PALISADE_KEY_PASSWORD or the first line of stdin.
+        #[arg(short = 'p', long)]
+        password: bool,
     },
     /// Print the public key of a key file as PEM.
     Getpub {
@@ -59,6 +63,8 @@ pub(crate) enum FirmwareCommand {
         json: bool,
         imgfile: PathBuf,
     },
+    /// Analyse a firmware file system: components, CVEs, default credentials, keys, SBOM.
+    Scan(crate::fwscan_cmd::ScanArgs),
     /// Decrypt an encrypted image (ECIES-X25519) to a plaintext image.
     Decrypt {
         /// X25519 private key.
@@ -153,7 +159,34 @@ fn parse_int(s: &str) -> Result<u32, String> {
 fn read_key(path: &Path) -> Result<Key> {
     let text =
         fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
-    Key::from_pem(&text).with_context(|| format!("loading key {}", path.display()))
+    let password = if Key::is_encrypted_pem(&text) {
+        Some(read_password(&format!(
+            "passphrase for {}",
+            path.display()
+        ))?)
+    } else {
+        None
+    };
+    Key::from_pem_with_password(&text, password.as_deref())
+        .with_context(|| format!("loading key {}", path.display()))
+}
+
+/// A key password: PALISADE_KEY_PASSWORD, else one line of stdin (what imgtool's prompt
+/// falls back to without a terminal, so scripts that pipe a password keep working).
+fn read_password(what: &str) -> Result<Vec<u8>> {
+    if let Some(p) = std::env::var_os("PALISADE_KEY_PASSWORD") {
+        return Ok(p.into_encoded_bytes());
+    }
+    eprint!("Enter {what}: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the key password from stdin")?;
+    let pw = line.trim_end_matches(['\r', '\n']);
+    if pw.is_empty() {
+        bail!("empty password (set PALISADE_KEY_PASSWORD or pipe it on stdin)");
+    }
+    Ok(pw.as_bytes().to_vec())
 }
 
 fn x25519_private(path: &Path) -> Result<[u8; 32]> {
@@ -165,11 +198,28 @@ fn x25519_private(path: &Path) -> Result<[u8; 32]> {
 
 pub(crate) fn run(cmd: FirmwareCommand) -> Result<ExitCode> {
     match cmd {
-        FirmwareCommand::Keygen { key, kind } => {
+        FirmwareCommand::Keygen {
+            key,
+            kind,
+            password,
+        } => {
             let kt = KeyType::from_name(&kind).ok_or_else(|| {
                 anyhow!("unknown key type {kind} (ed25519, ecdsa-p256, ecdsa-p384, x25519)")
             })?;
             let (_, pem) = PrivateKey::generate(kt)?;
+            let pem = if password {
+                let pw = read_password("new key passphrase")?;
+                let (_, p8) = palisade_firmware::pem_decode(&pem)
+                    .ok_or_else(|| anyhow!("internal: generated key is not PEM"))?;
+                let enc = palisade_firmware::pkcs8enc::encrypt(
+                    &p8,
+                    &pw,
+                    palisade_firmware::pkcs8enc::DEFAULT_ITERATIONS,
+                )?;
+                palisade_firmware::pem_encode("ENCRYPTED PRIVATE KEY", &enc)
+            } else {
+                pem
+            };
             write_private(&key, pem.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -182,6 +232,7 @@ pub(crate) fn run(cmd: FirmwareCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         FirmwareCommand::Sign(a) => sign(*a),
+        FirmwareCommand::Scan(a) => crate::fwscan_cmd::run(a),
         FirmwareCommand::Verify {
             key,
             min_security_counter,

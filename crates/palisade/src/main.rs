@@ -11,13 +11,20 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use palisade_sensor::{AnalyzeOptions, FlowEvent, FlowSink, NullSink, Report};
 
+mod agent_cmd;
 mod anomaly_cmd;
+mod ca_cmd;
+mod collect_cmd;
 mod detect_cmd;
+mod export_cmd;
 mod firmware_cmd;
+mod fwscan_cmd;
 mod identify_cmd;
+mod ingest_cmd;
 mod mud_cmd;
 mod risk_cmd;
 mod rules_cmd;
+mod sense_cmd;
 mod serve_cmd;
 mod table;
 mod update_cmd;
@@ -86,6 +93,10 @@ enum Command {
         /// Behavioural anomaly model (`eval anomaly --save-model`): adds `anomaly.behaviour` alerts.
         #[arg(long)]
         anomaly: Option<PathBuf>,
+        /// Detector thresholds: a JSON object with the `DetectConfig` fields to change
+        /// (see crates/detect/src/config.rs for names and defaults).
+        #[arg(long)]
+        detect_config: Option<PathBuf>,
     },
     /// Signature rules: `check DIR` prints which rules are supported and why not.
     Rules {
@@ -102,10 +113,20 @@ enum Command {
         #[command(subcommand)]
         command: firmware_cmd::FirmwareCommand,
     },
-    /// TUF update repository (init, add-target, publish, rotate-keys, expire) and client (fetch).
+    /// Private CA for device identities: init, issue, revoke, crl, list, token, ocsp.
+    Ca {
+        #[command(subcommand)]
+        command: ca_cmd::CaCommand,
+    },
+    /// TUF update repository (init, add-target, publish, rotate-keys, expire, serve) and client (fetch).
     Update {
         #[command(subcommand)]
         command: update_cmd::UpdateCommand,
+    },
+    /// The device agent on a simulated A/B-slot device: provision, run (poll, verify, install), status.
+    Agent {
+        #[command(subcommand)]
+        command: agent_cmd::AgentCommand,
     },
     /// Knowledge packs: import from sources, show what is embedded.
     Kb {
@@ -117,6 +138,14 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Send `analyze --format ndjson` output to a hub.
     Push(serve_cmd::PushArgs),
+    /// Live capture on an interface: NDJSON events as they happen; `--respond` quarantines.
+    Sense(sense_cmd::SenseArgs),
+    /// Flow collector: NetFlow v5/v9 and IPFIX over UDP into the flow-level analyzers.
+    Collect(collect_cmd::CollectArgs),
+    /// Zeek conn.log or Suricata eve.json files into the flow-level analyzers (report as `analyze`).
+    Ingest(ingest_cmd::IngestArgs),
+    /// Findings (report or NDJSON) as CEF, LEEF, OCSF, ECS, STIX 2.1, CSV or HTML; to syslog or a webhook.
+    Export(export_cmd::ExportArgs),
     Eval {
         #[command(subcommand)]
         command: EvalCommand,
@@ -254,6 +283,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_detect,
             rules,
             anomaly,
+            detect_config,
         } => {
             let mut opts = AnalyzeOptions {
                 threads: threads.clamp(1, 64),
@@ -263,7 +293,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             (opts.vulns, opts.kev) = risk_cmd::load_knowledge(kb.as_deref())?;
             opts.engine.flow.max_flows = max_flows.max(1);
             opts.engine.flow.idle_timeout_ns = (idle_timeout.max(1) as i64) * 1_000_000_000;
-            opts.engine.detect.enabled = !no_detect;
+            if let Some(path) = detect_config.as_deref() {
+                opts.engine.detect =
+                    palisade_detect::DetectConfig::load(path).context("loading --detect-config")?;
+            }
+            opts.engine.detect.enabled &= !no_detect;
             opts.rules = rules.as_deref().map(rules_cmd::load).transpose()?;
             opts.anomaly = anomaly
                 .as_deref()
@@ -320,7 +354,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mud { command } => mud_cmd::run(command),
         Command::Rules { command } => rules_cmd::run(command),
         Command::Firmware { command } => firmware_cmd::run(command),
+        Command::Ca { command } => ca_cmd::run(command),
         Command::Update { command } => update_cmd::run(command),
+        Command::Agent { command } => agent_cmd::run(command),
         Command::Kb { command } => match command {
             KbCommand::Import {
                 source: Some(src), ..
@@ -387,6 +423,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Serve(a) => serve_cmd::serve(a),
         Command::Push(a) => serve_cmd::push(a),
+        Command::Sense(a) => sense_cmd::run(a),
+        Command::Collect(a) => collect_cmd::run(a),
+        Command::Ingest(a) => ingest_cmd::run(a),
+        Command::Export(a) => export_cmd::run(a),
         Command::Eval { command } => match command {
             EvalCommand::Identify {
                 dataset,

@@ -66,6 +66,62 @@ pub(crate) enum MudCommand {
     },
     /// Parse and validate a profile; print warnings and errors with their JSON paths.
     Validate { profile: PathBuf },
+    /// Put a device into the nftables quarantine zone now (loads the zone if needed).
+    Quarantine {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Hub addresses that stay reachable from quarantine.
+        #[arg(long = "hub-ip")]
+        hub_ip: Vec<IpAddr>,
+        /// Auto-expiry in seconds (0: until released).
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        #[arg(long, default_value = "nft")]
+        nft: PathBuf,
+    },
+    /// Release a device from the quarantine zone.
+    Release {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long, default_value = "nft")]
+        nft: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct TargetArgs {
+    /// Device MAC address.
+    #[arg(long)]
+    mac: Option<String>,
+    /// Device address (repeatable).
+    #[arg(long)]
+    ip: Vec<IpAddr>,
+}
+
+impl TargetArgs {
+    fn target(&self) -> Result<palisade_policy::respond::Target> {
+        Ok(palisade_policy::respond::Target {
+            mac: self
+                .mac
+                .as_deref()
+                .map(palisade_policy::parse_mac)
+                .transpose()?,
+            ips: self.ip.clone(),
+        })
+    }
+}
+
+/// The audit line printed for a manual action (the same fields as `sense` response events).
+fn audit(action: &str, t: &palisade_policy::respond::Target, took: std::time::Duration) {
+    let ev = serde_json::json!({
+        "type": "response",
+        "action": action,
+        "manual": true,
+        "device": t.mac.map(|m| palisade_policy::fmt_mac(&m)),
+        "ips": t.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        "nft_ms": (took.as_secs_f64() * 1e6).round() / 1e3,
+    });
+    println!("{ev}");
 }
 
 fn read_profile(p: &Path) -> Result<palisade_policy::MudFile> {
@@ -185,6 +241,29 @@ pub(crate) fn run(cmd: MudCommand) -> Result<ExitCode> {
             }
             let (rs, _) = nft::compile(&mud, &opts);
             write_out(output.as_deref(), &rs)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        MudCommand::Quarantine {
+            target,
+            hub_ip,
+            ttl,
+            nft,
+        } => {
+            let t = target.target()?;
+            let ttl = (ttl > 0).then(|| std::time::Duration::from_secs(ttl));
+            let mut r = palisade_policy::respond::Responder::new(hub_ip, ttl);
+            r.nft = nft;
+            r.install()?;
+            let took = r.quarantine(&t)?;
+            audit("quarantine", &t, took);
+            Ok(ExitCode::SUCCESS)
+        }
+        MudCommand::Release { target, nft } => {
+            let t = target.target()?;
+            let mut r = palisade_policy::respond::Responder::new(Vec::new(), None);
+            r.nft = nft;
+            let took = r.release(&t)?;
+            audit("release", &t, took);
             Ok(ExitCode::SUCCESS)
         }
         MudCommand::Validate { profile } => {

@@ -14,7 +14,7 @@ use palisade_sensor::Report;
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// TOML file with hub settings (keys of HubConfig: listen, data_dir, tls, tls_cert, tls_key,
-    /// kek_file, session_ttl_s); flags override it.
+    /// kek_file, session_ttl_s, retention_events_days, retention_alerts_days); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8443).
@@ -114,7 +114,7 @@ fn run_hub(hub: Hub, seed: Option<String>) -> Result<ExitCode> {
         if let Some(pw) = pw {
             writeln!(
                 out,
-                "palisade: first start: user \"admin\", one-time password {pw} (shown only now)"
+                "palisade: first start: user \"admin\", one-time password {pw} (shown only now; the console asks for a new one at the first login)"
             )?;
         }
         out.flush()?;

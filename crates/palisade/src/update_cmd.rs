@@ -1,5 +1,6 @@
-//! `palisade update init|add-target|publish|rotate-keys|expire|fetch`: a TUF repository with
-//! keys encrypted at rest under a key-encryption key file, and a client.
+//! `palisade update init|add-target|publish|rotate-keys|expire|serve|fetch`: a TUF repository
+//! with keys encrypted at rest under a key-encryption key file, an HTTPS server for it, and a
+//! client.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 
+use palisade_update::serve::{RepoServer, generate_tls, server_tls_config};
 use palisade_update::time::{now, parse_duration, parse_rfc3339};
 use palisade_update::{
     Client, DirFetcher, Fetcher, HttpFetcher, InitOptions, KeyAlg, Repository, Role,
+    tls_config_trusting,
 };
 
 #[derive(clap::Args)]
@@ -76,6 +79,30 @@ pub(crate) enum UpdateCommand {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Serve the repository's metadata/ and targets/ over HTTPS (rustls, ring).
+    Serve {
+        /// Repository directory.
+        #[arg(long, default_value = "tuf-repo")]
+        repo: PathBuf,
+        /// Address to listen on (port 0 picks a free port; the URL is printed).
+        #[arg(long, default_value = "127.0.0.1:8444")]
+        listen: std::net::SocketAddr,
+        /// PEM certificate chain (with --tls-key); otherwise a CA and server certificate are
+        /// generated into --tls-dir on first use.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Where generated TLS material lives (ca.pem is what clients trust).
+        #[arg(long, default_value = "tuf-tls")]
+        tls_dir: PathBuf,
+        /// Host names/addresses for the generated certificate.
+        #[arg(long, default_value = "localhost,127.0.0.1,::1")]
+        names: String,
+        /// Serve plain HTTP (only for a TLS-terminating proxy in front).
+        #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+        plain_http: bool,
+    },
     /// Client: update trusted metadata from a repository and download a verified target.
     Fetch {
         /// Client state directory (holds the trusted metadata).
@@ -84,9 +111,12 @@ pub(crate) enum UpdateCommand {
         /// Trusted root.json to bootstrap a new state directory.
         #[arg(long)]
         root: Option<PathBuf>,
-        /// Repository base: http://127.0.0.1:PORT/path or a directory.
+        /// Repository base: https://HOST:PORT/path (with --ca), http://... or a directory.
         #[arg(long)]
         url: String,
+        /// CA certificate(s) trusted for an https:// repository.
+        #[arg(long)]
+        ca: Option<PathBuf>,
         target: String,
         #[arg(short, long)]
         output: PathBuf,
@@ -202,10 +232,20 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<ExitCode> {
                 palisade_update::time::format_rfc3339(exp)
             );
         }
+        UpdateCommand::Serve {
+            repo,
+            listen,
+            tls_cert,
+            tls_key,
+            tls_dir,
+            names,
+            plain_http,
+        } => return serve(repo, listen, tls_cert, tls_key, tls_dir, &names, plain_http),
         UpdateCommand::Fetch {
             state,
             root,
             url,
+            ca,
             target,
             output,
         } => {
@@ -214,7 +254,19 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<ExitCode> {
             {
                 Client::<DirFetcher>::bootstrap(&state, &std::fs::read(&r)?)?;
             }
-            let data = if url.starts_with("http://") {
+            let data = if url.starts_with("https://") {
+                let ca = ca.ok_or_else(|| anyhow!("an https:// repository needs --ca"))?;
+                let tls = tls_config_trusting(
+                    &std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?,
+                )
+                .map_err(|e| anyhow!("{}: {e}", ca.display()))?;
+                fetch(
+                    state,
+                    HttpFetcher::https(&url, tls).ok_or_else(|| anyhow!("bad URL {url}"))?,
+                    &target,
+                    t,
+                )
+            } else if url.starts_with("http://") {
                 fetch(
                     state,
                     HttpFetcher::new(&url).ok_or_else(|| anyhow!("bad URL {url}"))?,
@@ -252,4 +304,92 @@ fn fetch<F: Fetcher>(
     let mut c = Client::open(state, f, t)?;
     c.refresh()?;
     c.download(target)
+}
+
+fn serve(
+    repo: PathBuf,
+    listen: std::net::SocketAddr,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_dir: PathBuf,
+    names: &str,
+    plain_http: bool,
+) -> Result<ExitCode> {
+    if !repo.join("metadata").is_dir() {
+        bail!(
+            "{} has no metadata/ directory (run `palisade update init` first)",
+            repo.display()
+        );
+    }
+    let (tls, ca) = if plain_http {
+        (None, None)
+    } else {
+        let (cert, key, ca) = match (tls_cert, tls_key) {
+            (Some(c), Some(k)) => (c, k, None),
+            _ => {
+                let (c, k, ca) = (
+                    tls_dir.join("cert.pem"),
+                    tls_dir.join("key.pem"),
+                    tls_dir.join("ca.pem"),
+                );
+                if !c.exists() || !k.exists() {
+                    let names: Vec<String> = names
+                        .split(',')
+                        .map(|n| n.trim().to_owned())
+                        .filter(|n| !n.is_empty())
+                        .collect();
+                    let m = generate_tls(&names).map_err(|e| anyhow!(e))?;
+                    std::fs::create_dir_all(&tls_dir)
+                        .with_context(|| format!("creating {}", tls_dir.display()))?;
+                    std::fs::write(&ca, &m.ca_pem)?;
+                    std::fs::write(&c, &m.cert_pem)?;
+                    write_secret(&k, m.key_pem.as_bytes())?;
+                }
+                (c, k, Some(ca))
+            }
+        };
+        let cfg = server_tls_config(
+            &std::fs::read(&cert).with_context(|| format!("reading {}", cert.display()))?,
+            &std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?,
+        )
+        .map_err(|e| anyhow!(e))?;
+        (Some(cfg), ca)
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server =
+        RepoServer::bind(listen, &repo, tls).with_context(|| format!("binding {listen}"))?;
+    let addr = server.local_addr()?;
+    match &ca {
+        Some(ca) => println!(
+            "serving {} at {scheme}://{addr}/ (clients trust {})",
+            repo.display(),
+            ca.display()
+        ),
+        None => println!("serving {} at {scheme}://{addr}/", repo.display()),
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    server.run();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_secret(path: &std::path::Path, data: &[u8]) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        f.write_all(data)?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, data).with_context(|| format!("writing {}", path.display()))
+    }
 }

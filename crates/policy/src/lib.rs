@@ -16,6 +16,7 @@ pub mod check;
 pub mod learn;
 pub mod model;
 pub mod nft;
+pub mod respond;
 mod traffic;
 mod validate;
 

@@ -13,7 +13,8 @@
 //!
 //! The quarantine zone is a separate table `inet palisade_quarantine` whose sets survive reloads:
 //! quarantined devices (`q_mac`, `q_v4`, `q_v6`, with timeouts for auto-expiry) may only reach DNS,
-//! DHCP and the hub (`hub_v4` / `hub_v6`).
+//! DHCP and the hub (`hub_v4` / `hub_v6`). A `bridge palisade_quarantine` table with the same sets
+//! drops their traffic between bridge ports too (lateral movement inside the LAN).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -572,5 +573,58 @@ pub fn quarantine_ruleset(hub_ips: &[IpAddr]) -> String {
         s,
         "add rule {t} forward ip6 daddr @q_v6 ip6 saddr != @hub_v6 counter drop comment \"to quarantined\""
     );
+    s.push_str(&bridge_quarantine(&v4, &v6));
     s
 }
+
+/// The quarantine zone at layer 2 (`bridge palisade_quarantine`): traffic between ports of a
+/// bridge never reaches the `inet` forward hook, so lateral movement from a quarantined device
+/// to its LAN neighbours is dropped here (only DHCP and the hub pass). Same set names as the
+/// `inet` table; the responder fills both.
+fn bridge_quarantine(hub_v4: &[String], hub_v6: &[String]) -> String {
+    let t = BRIDGE_QUARANTINE_TABLE;
+    let mut s = String::new();
+    let _ = writeln!(s, "table {t} {{");
+    let _ = writeln!(s, "\tset q_mac {{ type ether_addr; flags timeout; }}");
+    let _ = writeln!(s, "\tset q_v4 {{ type ipv4_addr; flags timeout; }}");
+    let _ = writeln!(s, "\tset q_v6 {{ type ipv6_addr; flags timeout; }}");
+    let _ = writeln!(s, "\tset hub_v4 {{ type ipv4_addr; flags interval; }}");
+    let _ = writeln!(s, "\tset hub_v6 {{ type ipv6_addr; flags interval; }}");
+    let _ = writeln!(s, "\tchain quarantined {{ }}");
+    let _ = writeln!(
+        s,
+        "\tchain forward {{ type filter hook forward priority -10; policy accept; }}"
+    );
+    let _ = writeln!(s, "}}");
+    if !hub_v4.is_empty() {
+        let _ = writeln!(s, "add element {t} hub_v4 {{ {} }}", hub_v4.join(", "));
+    }
+    if !hub_v6.is_empty() {
+        let _ = writeln!(s, "add element {t} hub_v6 {{ {} }}", hub_v6.join(", "));
+    }
+    for c in ["quarantined", "forward"] {
+        let _ = writeln!(s, "flush chain {t} {c}");
+    }
+    for r in [
+        "ether type arp accept",
+        "udp sport 68 udp dport 67 accept",
+        "ip daddr @hub_v4 accept",
+        "ip6 daddr @hub_v6 accept",
+        "counter drop comment \"quarantine (lateral)\"",
+    ] {
+        let _ = writeln!(s, "add rule {t} quarantined {r}");
+    }
+    for r in [
+        "ether saddr @q_mac jump quarantined",
+        "ip saddr @q_v4 jump quarantined",
+        "ip6 saddr @q_v6 jump quarantined",
+        "ether daddr @q_mac ip saddr != @hub_v4 counter drop comment \"to quarantined\"",
+        "ether daddr @q_mac ip6 saddr != @hub_v6 counter drop comment \"to quarantined\"",
+    ] {
+        let _ = writeln!(s, "add rule {t} forward {r}");
+    }
+    s
+}
+
+/// The layer-2 quarantine table (see [`quarantine_ruleset`]).
+pub const BRIDGE_QUARANTINE_TABLE: &str = "bridge palisade_quarantine";

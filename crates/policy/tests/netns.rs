@@ -164,3 +164,78 @@ fn compiled_policy_enforces_and_quarantine_isolates() {
     );
     assert!(ping(&dev, "10.0.2.2"), "release restores traffic");
 }
+
+/// A ruleset that nft rejects anywhere (here: its last line) changes nothing: the firewall keeps
+/// exactly its previous state, and the responder reports the rejection instead of half-applying.
+#[test]
+fn rejected_rulesets_leave_the_firewall_unchanged() {
+    for (what, probe) in [
+        ("ip netns", &["ip", "netns", "list"][..]),
+        ("nft", &["nft", "--version"][..]),
+    ] {
+        if !have_root_tool(what, probe) {
+            return;
+        }
+    }
+    let Some(gw) = Netns::new("a") else {
+        assert!(
+            std::env::var("PALISADE_REQUIRE_ORACLES").as_deref() != Ok("1"),
+            "cannot create namespaces"
+        );
+        eprintln!("SKIP: cannot create network namespaces (not root?)");
+        return;
+    };
+    let list = |ns: &Netns| {
+        let o = ns.exec(&["nft", "list", "ruleset"]);
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let mud = palisade_policy::load(PROFILE).unwrap();
+    let opts = CompileOptions {
+        device_ips: vec!["10.0.1.2".parse().unwrap()],
+        quarantine: true,
+        hub_ips: vec!["10.0.2.3".parse().unwrap()],
+        ..Default::default()
+    };
+    let (rs, _) = compile(&mud, &opts);
+    nft_load(&gw, &rs);
+    let before = list(&gw);
+    assert!(before.contains("palisade_mud_testcam"), "{before}");
+    // The same ruleset with a changed device address and one bad rule at the very end.
+    let changed = rs.replace("10.0.1.2", "10.0.1.9")
+        + "add rule inet palisade_mud_testcam forward ip daddr 10.0.0.300 accept\n";
+    let o = gw.exec_stdin(&["nft", "-f", "-"], &changed);
+    assert!(!o.status.success(), "nft must reject the bad rule");
+    assert_eq!(list(&gw), before, "a rejected ruleset must change nothing");
+
+    // A responder transaction is all-or-nothing too: a valid address element followed by
+    // an element the kernel refuses leaves the quarantine set empty.
+    let before = list(&gw);
+    let target = palisade_policy::respond::Target {
+        mac: None,
+        ips: vec!["10.0.1.2".parse().unwrap()],
+    };
+    let script = palisade_policy::respond::quarantine_script(&target, None)
+        + "add element inet palisade_quarantine q_nosuchset { 10.0.1.3 }\n";
+    let o = gw.exec_stdin(&["nft", "-f", "-"], &script);
+    assert!(!o.status.success());
+    assert_eq!(
+        list(&gw),
+        before,
+        "no element of a rejected quarantine is applied"
+    );
+    let q_v4 = |ns: &Netns| {
+        let o = ns.exec(&["nft", "list", "set", "inet", "palisade_quarantine", "q_v4"]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(!q_v4(&gw).contains("10.0.1.2"), "{}", q_v4(&gw));
+    let o = gw.exec_stdin(
+        &["nft", "-f", "-"],
+        &palisade_policy::respond::quarantine_script(&target, None),
+    );
+    assert!(o.status.success());
+    assert!(
+        q_v4(&gw).contains("10.0.1.2"),
+        "the valid transaction applies"
+    );
+}

@@ -249,8 +249,99 @@ fn insecure_services(p: &DeviceProfile) -> Vec<(f32, String)> {
     v
 }
 
+/// Facts about a device beyond its passive profile, for the exposure and firmware-age
+/// parts of the score. `Default` leaves both parts out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RiskContext {
+    /// Listening services that peers outside the local segment reached: (`tcp`|`udp`, port).
+    pub external_services: Vec<(String, u16)>,
+    /// When the device's firmware was built or released (Unix seconds), if known.
+    pub firmware_built: Option<i64>,
+    /// The reference time (Unix seconds) for the firmware age: the capture's last packet,
+    /// not the wall clock.
+    pub now: Option<i64>,
+}
+
+/// X: exposure beyond the local segment, ≤ 20: 10 for the first service reached from
+/// outside, 5 per further one; telnet or FTP reachable from outside is always 20.
+pub fn exposure_points(external: &[(String, u16)]) -> Option<(f32, String)> {
+    let mut svcs: Vec<&(String, u16)> = external.iter().collect();
+    svcs.sort();
+    svcs.dedup();
+    svcs.first()?;
+    let cleartext_login = svcs
+        .iter()
+        .any(|(p, n)| p == "tcp" && matches!(*n, 21 | 23 | 2323));
+    let pts = if cleartext_login {
+        20.0
+    } else {
+        (10.0 + 5.0 * (svcs.len() - 1) as f32).min(20.0)
+    };
+    let list: Vec<String> = svcs
+        .iter()
+        .take(5)
+        .map(|(p, n)| format!("{p}/{n}"))
+        .collect();
+    Some((
+        pts,
+        format!(
+            "{} service{} reachable from outside the local segment ({}{})",
+            svcs.len(),
+            if svcs.len() == 1 { "" } else { "s" },
+            list.join(", "),
+            if svcs.len() > 5 { ", …" } else { "" }
+        ),
+    ))
+}
+
+/// F: firmware age, ≤ 15: under a year 0, 1–2 years 3, 2–3 years 6, 3–5 years 10,
+/// 5 years or more 15 (old firmware has had time to collect unpatched vulnerabilities).
+pub fn firmware_age_points(built: i64, now: i64) -> Option<(f32, String)> {
+    const YEAR: f64 = 365.25 * 86_400.0;
+    let years = (now - built) as f64 / YEAR;
+    let pts = match years {
+        y if y < 1.0 => return None,
+        y if y < 2.0 => 3.0,
+        y if y < 3.0 => 6.0,
+        y if y < 5.0 => 10.0,
+        _ => 15.0,
+    };
+    Some((
+        pts,
+        format!(
+            "firmware built {}, {years:.1} years before the reference time",
+            civil_date(built)
+        ),
+    ))
+}
+
+/// `YYYY-MM-DD` of a Unix time (proleptic Gregorian, UTC).
+pub fn civil_date(t: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = t.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Assesses one device.
 pub fn assess(p: &DeviceProfile, alerts: &[AlertRef], kb: &Knowledge<'_>) -> Assessment {
+    assess_with(p, alerts, kb, &RiskContext::default())
+}
+
+/// Assesses one device with exposure and firmware-age facts.
+pub fn assess_with(
+    p: &DeviceProfile,
+    alerts: &[AlertRef],
+    kb: &Knowledge<'_>,
+    ctx: &RiskContext,
+) -> Assessment {
     let cpes = candidates(
         &p.signals,
         p.vendor.as_deref(),
@@ -347,6 +438,16 @@ pub fn assess(p: &DeviceProfile, alerts: &[AlertRef], kb: &Knowledge<'_>) -> Ass
         ));
     }
 
+    // X: exposure beyond the local segment; F: firmware age.
+    if let Some(x) = exposure_points(&ctx.external_services) {
+        parts.push(x);
+    }
+    if let (Some(b), Some(n)) = (ctx.firmware_built, ctx.now)
+        && let Some(f) = firmware_age_points(b, n)
+    {
+        parts.push(f);
+    }
+
     // A: other active alerts: the worst severity plus 2 per further kind, up to 40.
     let mut kinds: Vec<&AlertRef> = alerts
         .iter()
@@ -414,6 +515,40 @@ mod tests {
         assert!(a.reasons[0].contains("default credential"));
         let c = a.checklist.iter().find(|c| c.provision == "5.1-1").unwrap();
         assert_eq!(c.status, "fail");
+    }
+
+    #[test]
+    fn exposure_and_firmware_age() {
+        let p = DeviceProfile {
+            services: vec![("tcp".into(), 443)],
+            ..DeviceProfile::default()
+        };
+        let base = assess(&p, &[], &Knowledge::embedded());
+        // 2020-01-01 built, reference 2026-01-01: six years old.
+        let ctx = RiskContext {
+            external_services: vec![("tcp".into(), 443)],
+            firmware_built: Some(1_577_836_800),
+            now: Some(1_767_225_600),
+        };
+        let a = assess_with(&p, &[], &Knowledge::embedded(), &ctx);
+        assert_eq!(a.score, base.score + 10 + 15, "{:?}", a.reasons);
+        assert!(
+            a.reasons
+                .iter()
+                .any(|r| r.contains("reachable from outside"))
+        );
+        assert!(
+            a.reasons
+                .iter()
+                .any(|r| r.contains("firmware built 2020-01-01, 6.0 years")),
+            "{:?}",
+            a.reasons
+        );
+        let telnet = exposure_points(&[("tcp".into(), 23)]).unwrap();
+        assert_eq!(telnet.0, 20.0);
+        assert!(firmware_age_points(1_767_225_600 - 86_400, 1_767_225_600).is_none());
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(951_782_400), "2000-02-29");
     }
 
     #[test]

@@ -78,7 +78,19 @@ fn run_lzma(
         hit: false,
     };
     let mut input = data;
-    let r = f(&mut input, &mut w);
+    // lzma-rs 0.3 panics on some hostile inputs (an xz footer whose backward size is
+    // 0xFFFFFFFF overflows `(backward_size + 1) << 2` in decode/xz.rs); a panic there must
+    // become a "corrupt stream" error, not take the caller down.
+    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut input, &mut w))) {
+        Ok(r) => r,
+        Err(_) => {
+            return Err(DecompressError::Corrupt {
+                format,
+                message: "the decoder panicked on this stream (malformed header or index)"
+                    .to_owned(),
+            });
+        }
+    };
     if w.hit {
         return Err(DecompressError::TooLarge { limit });
     }
@@ -174,5 +186,25 @@ impl Read for ChanReader {
         out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xz_footer_overflow_is_an_error_not_a_panic() {
+        // Found by the fwscan_squashfs fuzz target: backward size 0xFFFFFFFF in the footer.
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &b"hello firmware"[..], &mut xz).unwrap();
+        let n = xz.len();
+        xz[n - 8..n - 4].copy_from_slice(&[0xff; 4]);
+        assert!(matches!(
+            unxz(&xz, 1 << 20),
+            Err(DecompressError::Corrupt { format: "xz", .. })
+        ));
+        xz[n - 8..n - 4].copy_from_slice(&[0; 4]);
+        assert!(unxz(&xz, 1 << 20).is_err());
     }
 }

@@ -27,7 +27,8 @@ pub mod etsi;
 pub mod evidence;
 
 pub use assess::{
-    AlertRef, Assessment, ChecklistItem, DeviceProfile, Knowledge, MatchKind, VulnFinding, assess,
+    AlertRef, Assessment, ChecklistItem, DeviceProfile, Knowledge, MatchKind, RiskContext,
+    VulnFinding, assess, assess_with,
 };
 pub use evidence::{CpeCandidate, Signal, SignalKind, candidates};
 

@@ -243,6 +243,74 @@ pub fn parse_pack(text: &str) -> Result<Vec<OsvEntry>, String> {
     Ok(out)
 }
 
+/// The base of an OSV ecosystem name: `Debian:12` → `Debian` (case-insensitive compare).
+fn ecosystem_base(e: &str) -> &str {
+    e.split(':').next().unwrap_or(e)
+}
+
+/// OSV entries indexed by (ecosystem base, package) for lookups from an SBOM.
+#[derive(Debug, Clone, Default)]
+pub struct OsvDb {
+    entries: Vec<OsvEntry>,
+    by_package: std::collections::HashMap<(String, String), Vec<usize>>,
+}
+
+impl OsvDb {
+    pub fn new(entries: Vec<OsvEntry>) -> OsvDb {
+        let mut by_package: std::collections::HashMap<(String, String), Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            by_package
+                .entry((
+                    ecosystem_base(&e.ecosystem).to_ascii_lowercase(),
+                    e.package.clone(),
+                ))
+                .or_default()
+                .push(i);
+        }
+        OsvDb {
+            entries,
+            by_package,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entries affecting `package` at `version` in `ecosystem`. A query without a release
+    /// (`Debian`) matches every release of the ecosystem (`Debian:11`, `Debian:12`); one
+    /// with a release (`Debian:12`) matches that release and release-less entries.
+    pub fn affecting(&self, ecosystem: &str, package: &str, version: &str) -> Vec<&OsvEntry> {
+        let key = (
+            ecosystem_base(ecosystem).to_ascii_lowercase(),
+            package.to_owned(),
+        );
+        let release = ecosystem.split_once(':').map(|(_, r)| r);
+        let mut out: Vec<&OsvEntry> = self
+            .by_package
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.entries.get(i))
+            .filter(|e| match (release, e.ecosystem.split_once(':')) {
+                (Some(want), Some((_, have))) => {
+                    have == want || have.strip_prefix(want).is_some_and(|r| r.starts_with(':'))
+                }
+                _ => true,
+            })
+            .filter(|e| e.affects(version))
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.dedup_by(|a, b| a.id == b.id);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +326,24 @@ mod tests {
         let back = parse_pack(&render_pack(&e, "t")).unwrap();
         assert_eq!(back, e);
         assert!(parse_osv_json("{").is_err());
+    }
+
+    #[test]
+    fn db_lookup_by_ecosystem_package_version() {
+        let j = r#"[{"id":"DSA-1","affected":[{"package":{"ecosystem":"Debian:12","name":"busybox"},
+            "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:1.35.0-4+deb12u2"}]}]}]},
+            {"id":"DSA-2","affected":[{"package":{"ecosystem":"Debian:11","name":"busybox"},
+            "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:1.30.1-6+deb11u1"}]}]}]}]"#;
+        let db = OsvDb::new(parse_osv_json(j).unwrap());
+        let ids = |eco, v| -> Vec<String> {
+            db.affecting(eco, "busybox", v)
+                .iter()
+                .map(|e| e.id.clone())
+                .collect()
+        };
+        assert_eq!(ids("Debian:12", "1:1.35.0-4+deb12u1"), ["DSA-1"]);
+        assert!(ids("Debian:12", "1:1.35.0-4+deb12u3").is_empty());
+        assert_eq!(ids("debian", "1:1.30.1-6"), ["DSA-1", "DSA-2"]);
+        assert!(db.affecting("Debian", "dropbear", "1").is_empty());
     }
 }

@@ -30,12 +30,215 @@ enum Ctx {
     Tls,
 }
 
+/// Transport class of a packet, for the per-protocol prefilter groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Tcp = 0,
+    Udp = 1,
+    Other = 2,
+}
+
+impl Transport {
+    fn of(ip_proto: u8) -> Transport {
+        match ip_proto {
+            6 => Transport::Tcp,
+            17 => Transport::Udp,
+            _ => Transport::Other,
+        }
+    }
+}
+
+const N_CTX: usize = 4;
+const N_TRANSPORT: usize = 3;
+
+/// Prefilter group index: one automaton per (context, buffer, transport), so a packet is
+/// scanned only for the fast patterns of rules that could apply to it (Suricata's
+/// per-protocol signature groups).
+fn lane(ctx: Ctx, buf: Buf, t: Transport) -> usize {
+    ((ctx as usize) * Buf::ALL.len() + buf.index()) * N_TRANSPORT + t as usize
+}
+
+/// Transports a rule's header admits.
+fn transports(p: Proto) -> &'static [Transport] {
+    match p {
+        Proto::Ip => &[Transport::Tcp, Transport::Udp, Transport::Other],
+        Proto::Tcp | Proto::Http | Proto::Tls => &[Transport::Tcp],
+        Proto::Udp => &[Transport::Udp],
+        Proto::Dns => &[Transport::Tcp, Transport::Udp],
+        Proto::Icmp => &[Transport::Other],
+    }
+}
+
+/// One prefilter automaton: fast patterns (de-duplicated, case-folded) → rules.
+#[derive(Debug)]
+struct Group {
+    /// Built on first use: most groups never meet a packet on a given capture, and building
+    /// them all is most of the start-up cost (shared by the workers once built).
+    ac: std::sync::OnceLock<Option<AhoCorasick>>,
+    pats: Vec<Vec<u8>>,
+    kind: aho_corasick::AhoCorasickKind,
+    /// Pattern id → rules that have it as fast pattern.
+    rules: Vec<Vec<u32>>,
+    /// Offset of this group's pattern ids in the engine-wide seen-marks.
+    base: usize,
+    /// Longest pattern: a stream rescan starts this many bytes (less one) before the new
+    /// data, for matches that straddle packets.
+    max_len: usize,
+}
+
+/// Builds one automaton from case-folded patterns → rules; numbers its patterns after
+/// `n_patterns`.
+fn build_group(
+    m: BTreeMap<Vec<u8>, Vec<u32>>,
+    n_patterns: &mut usize,
+    kind: aho_corasick::AhoCorasickKind,
+) -> Option<Group> {
+    if m.is_empty() {
+        return None;
+    }
+    let (pats, rules): (Vec<Vec<u8>>, Vec<Vec<u32>>) = m.into_iter().unzip();
+    let base = *n_patterns;
+    *n_patterns += pats.len();
+    let max_len = pats.iter().map(Vec::len).max().unwrap_or(0);
+    Some(Group {
+        ac: std::sync::OnceLock::new(),
+        pats,
+        kind,
+        rules,
+        base,
+        max_len,
+    })
+}
+
+/// Most (sport, dport) interval combinations kept as separate groups (and a bound on the
+/// work of grouping them); beyond, one group for all ports.
+const MAX_PORT_COMBOS: usize = 1 << 16;
+
+/// Packet-payload prefilter of one transport, split by ports like Suricata's port groups:
+/// a packet is scanned only for the fast patterns of rules whose ports admit it (most
+/// traffic, e.g. to port 80 or 443, then meets no packet rule at all).
+#[derive(Debug)]
+struct PortGroups {
+    /// Starts of the elementary port intervals, per side.
+    sport_starts: Vec<u16>,
+    dport_starts: Vec<u16>,
+    n_dport: usize,
+    /// (sport interval, dport interval) → group.
+    combo: Vec<u16>,
+    groups: Vec<Option<Group>>,
+}
+
+fn port_ok(r: &crate::Rule, sp: u16, dp: u16) -> bool {
+    (r.sport.contains(sp) && r.dport.contains(dp))
+        || (r.bidirectional && r.sport.contains(dp) && r.dport.contains(sp))
+}
+
+/// Starts of the elementary port intervals of the given sets (within one interval every
+/// set's membership is constant).
+fn intervals<'a>(sets: impl Iterator<Item = &'a crate::vars::PortSet>) -> Vec<u16> {
+    let mut cuts = std::collections::BTreeSet::from([0u32]);
+    for ps in sets {
+        for &(a, b) in ps.pos.iter().chain(&ps.neg) {
+            cuts.insert(u32::from(a));
+            cuts.insert(u32::from(b) + 1);
+        }
+    }
+    cuts.into_iter()
+        .filter_map(|c| u16::try_from(c).ok())
+        .collect()
+}
+
+/// Index of the interval holding `port` (`starts` begins with 0).
+fn interval_of(starts: &[u16], port: u16) -> usize {
+    starts.partition_point(|&s| s <= port).saturating_sub(1)
+}
+
+impl PortGroups {
+    fn new(rules: &[LoadedRule], pats: &[(u32, Vec<u8>)], n_patterns: &mut usize) -> PortGroups {
+        let rule = |i: u32| rules.get(i as usize).map(|lr| &lr.rule);
+        let sides = |dst: bool| {
+            pats.iter()
+                .filter_map(move |&(i, _)| rule(i))
+                .flat_map(move |r| {
+                    let (a, b) = if dst {
+                        (&r.dport, &r.sport)
+                    } else {
+                        (&r.sport, &r.dport)
+                    };
+                    std::iter::once(a).chain(r.bidirectional.then_some(b))
+                })
+        };
+        let s_starts = intervals(sides(false));
+        let d_starts = intervals(sides(true));
+        // Too many combinations (hostile port lists): one group for all ports.
+        let combos = s_starts.len() * d_starts.len();
+        let single = combos > MAX_PORT_COMBOS || combos.saturating_mul(pats.len()) > 1 << 24;
+        let (s_reps, d_reps) = if single {
+            (vec![0], vec![0])
+        } else {
+            (s_starts, d_starts)
+        };
+        let mut by_set: BTreeMap<Vec<usize>, u16> = BTreeMap::new();
+        let mut combo = Vec::with_capacity(s_reps.len() * d_reps.len());
+        let mut sets = Vec::new();
+        for &sp in &s_reps {
+            for &dp in &d_reps {
+                let members: Vec<usize> = (0..pats.len())
+                    .filter(|&k| {
+                        single
+                            || pats
+                                .get(k)
+                                .and_then(|&(i, _)| rule(i))
+                                .is_some_and(|r| port_ok(r, sp, dp))
+                    })
+                    .collect();
+                let next = by_set.len() as u16;
+                let g = *by_set.entry(members.clone()).or_insert_with(|| {
+                    sets.push(members);
+                    next
+                });
+                combo.push(g);
+            }
+        }
+        let groups = sets
+            .into_iter()
+            .map(|members| {
+                let mut m: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
+                for (i, p) in members.iter().filter_map(|&k| pats.get(k)) {
+                    m.entry(p.clone()).or_default().push(*i);
+                }
+                // A DFA (one table lookup per byte): these scan every packet's payload.
+                build_group(m, n_patterns, aho_corasick::AhoCorasickKind::DFA)
+            })
+            .collect();
+        PortGroups {
+            n_dport: d_reps.len(),
+            sport_starts: s_reps,
+            dport_starts: d_reps,
+            combo,
+            groups,
+        }
+    }
+
+    fn get(&self, sport: u16, dport: u16) -> Option<&Group> {
+        let s = interval_of(&self.sport_starts, sport);
+        let d = interval_of(&self.dport_starts, dport);
+        let g = *self.combo.get(s * self.n_dport + d)?;
+        self.groups.get(usize::from(g))?.as_ref()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Compiled {
-    ac: Option<AhoCorasick>,
-    /// Pattern id → (buffer, rule index).
-    pat_rule: Vec<(Buf, u32)>,
-    max_pat: usize,
+    groups: Vec<Option<Group>>,
+    /// Packet-context payload prefilter per transport, split by ports.
+    packet_groups: [PortGroups; N_TRANSPORT],
+    /// Total patterns over all groups (size of the seen-marks).
+    n_patterns: usize,
+    /// Some rule reads the reassembled TCP stream (payload or HTTP).
+    needs_stream: bool,
+    /// Contexts with at least one rule (parsers for the others are skipped).
+    has_ctx: [bool; N_CTX],
     ctx: Vec<Ctx>,
     /// Rules without a fast pattern, per context.
     always: BTreeMap<u8, Vec<u32>>,
@@ -60,26 +263,37 @@ fn ctx_of(r: &LoadedRule) -> Ctx {
 
 impl Compiled {
     pub(crate) fn new(rules: &[LoadedRule]) -> Compiled {
-        let mut pats: Vec<Vec<u8>> = Vec::new();
-        let mut pat_rule = Vec::new();
+        // Per lane: case-folded pattern → rules.
+        let mut lanes: Vec<BTreeMap<Vec<u8>, Vec<u32>>> =
+            vec![BTreeMap::new(); N_CTX * Buf::ALL.len() * N_TRANSPORT];
         let mut always: BTreeMap<u8, Vec<u32>> = BTreeMap::new();
         let mut names: BTreeMap<String, u16> = BTreeMap::new();
         let mut bits = Vec::new();
         let mut rank = Vec::new();
         let mut ctx = Vec::new();
+        let mut packet_pats: [Vec<(u32, Vec<u8>)>; N_TRANSPORT] = Default::default();
         for (i, lr) in rules.iter().enumerate() {
             let c = ctx_of(lr);
             ctx.push(c);
             let fp = lr.rule.fast_pattern.and_then(|(b, k)| {
                 match lr.rule.buffers.get(&b).and_then(|l| l.get(k)) {
-                    Some(Cond::Content(c)) => Some((b, c.pattern.clone())),
+                    Some(Cond::Content(c)) if !c.pattern.is_empty() => {
+                        Some((b, c.pattern.to_ascii_lowercase()))
+                    }
                     _ => None,
                 }
             });
             match fp {
                 Some((b, p)) => {
-                    pats.push(p);
-                    pat_rule.push((b, i as u32));
+                    for &t in transports(lr.rule.proto) {
+                        if c == Ctx::Packet && b == Buf::Payload {
+                            if let Some(v) = packet_pats.get_mut(t as usize) {
+                                v.push((i as u32, p.clone()));
+                            }
+                        } else if let Some(m) = lanes.get_mut(lane(c, b, t)) {
+                            m.entry(p.clone()).or_default().push(i as u32);
+                        }
+                    }
                 }
                 None => always.entry(c as u8).or_default().push(i as u32),
             }
@@ -103,20 +317,38 @@ impl Compiled {
             });
             bits.push(fb);
         }
-        let max_pat = pats.iter().map(Vec::len).max().unwrap_or(0);
-        let ac = if pats.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&pats)
-                .ok()
-        };
+        let mut n_patterns = 0;
+        let groups = lanes
+            .into_iter()
+            // Application buffers are short and scanned once per transaction: a compact
+            // NFA builds faster than a DFA (start-up time matters on small captures).
+            .map(|m| {
+                build_group(
+                    m,
+                    &mut n_patterns,
+                    aho_corasick::AhoCorasickKind::ContiguousNFA,
+                )
+            })
+            .collect();
+        let packet_groups = packet_pats.map(|pats| PortGroups::new(rules, &pats, &mut n_patterns));
+        let mut has_ctx = [false; N_CTX];
+        for &c in &ctx {
+            if let Some(h) = has_ctx.get_mut(c as usize) {
+                *h = true;
+            }
+        }
+        let needs_stream = rules.iter().zip(&ctx).any(|(lr, &c)| {
+            c == Ctx::Http
+                || (c == Ctx::Packet
+                    && transports(lr.rule.proto).contains(&Transport::Tcp)
+                    && lr.rule.buffers.contains_key(&Buf::Payload))
+        });
         Compiled {
-            ac,
-            pat_rule,
-            max_pat,
+            groups,
+            packet_groups,
+            n_patterns,
+            needs_stream,
+            has_ctx,
             ctx,
             always,
             bits,
@@ -124,16 +356,89 @@ impl Compiled {
         }
     }
 
-    /// Adds the rules whose fast pattern (for `buf`, in context `ctx`) occurs in `hay`.
-    fn scan(&self, hay: &[u8], buf: Buf, ctx: Ctx, out: &mut Vec<u32>) {
-        let Some(ac) = &self.ac else { return };
+    /// Adds the rules whose fast pattern (for `buf`, in context `ctx`) occurs in `hay`;
+    /// each pattern once per call.
+    fn scan(
+        &self,
+        hay: &[u8],
+        buf: Buf,
+        ctx: Ctx,
+        t: Transport,
+        seen: &mut Seen,
+        out: &mut Vec<u32>,
+    ) {
+        if let Some(Some(g)) = self.groups.get(lane(ctx, buf, t)) {
+            g.scan(hay, seen, out);
+        }
+    }
+
+    /// The packet-context payload prefilter for a packet of transport `t` and these ports.
+    fn packet_group(&self, t: Transport, sport: u16, dport: u16) -> Option<&Group> {
+        self.packet_groups.get(t as usize)?.get(sport, dport)
+    }
+}
+
+impl Group {
+    fn automaton(&self) -> Option<&AhoCorasick> {
+        self.ac
+            .get_or_init(|| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(self.kind))
+                    .build(&self.pats)
+                    // Too large for that kind: let the crate choose (it fails only past
+                    // its state-id range; the group then finds nothing).
+                    .or_else(|_| {
+                        AhoCorasickBuilder::new()
+                            .ascii_case_insensitive(true)
+                            .build(&self.pats)
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    fn scan(&self, hay: &[u8], seen: &mut Seen, out: &mut Vec<u32>) {
+        if hay.is_empty() {
+            return;
+        }
+        let Some(ac) = self.automaton() else { return };
+        seen.next();
         for m in ac.find_overlapping_iter(hay) {
-            if let Some(&(b, r)) = self.pat_rule.get(m.pattern().as_usize())
-                && (b == buf || (buf == Buf::Payload && b == Buf::Payload))
-                && self.ctx.get(r as usize) == Some(&ctx)
+            let pid = m.pattern().as_usize();
+            if seen.first(self.base + pid)
+                && let Some(rs) = self.rules.get(pid)
             {
-                out.push(r);
+                out.extend_from_slice(rs);
             }
+        }
+    }
+}
+
+/// Generation-stamped marks: "already reported in this scan" without clearing.
+#[derive(Debug, Default)]
+struct Seen {
+    marks: Vec<u32>,
+    generation: u32,
+}
+
+impl Seen {
+    fn next(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.generation = 1;
+        }
+    }
+    fn first(&mut self, i: usize) -> bool {
+        match self.marks.get_mut(i) {
+            Some(m) if *m == self.generation => false,
+            Some(m) => {
+                *m = self.generation;
+                true
+            }
+            None => true,
         }
     }
 }
@@ -142,6 +447,8 @@ impl Compiled {
 #[derive(Debug, Clone, Copy)]
 pub struct PacketInfo<'a> {
     pub ts: i64,
+    /// Position of the packet in the input (ties of `ts` are ordered by it; 0 = unknown).
+    pub ordinal: u64,
     /// IP protocol number.
     pub proto: u8,
     /// Addresses as 16 bytes (IPv4 v4-mapped), packet direction.
@@ -166,6 +473,8 @@ pub struct PacketInfo<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RuleEvent {
     pub ts: i64,
+    /// Input position of the packet (thresholds count packets in input order).
+    pub ordinal: u64,
     pub sid: u32,
     pub rule: u32,
     pub proto: u8,
@@ -188,6 +497,8 @@ pub struct FlowRules {
     scanned: [usize; 2],
     pending: [Vec<u32>; 2],
     fired: Vec<u32>,
+    /// Thresholded rules that already matched this flow's stream (counted once).
+    stream_fired: Vec<u32>,
     threshold_hits: u16,
     bits: Vec<u16>,
     http: Option<bool>,
@@ -201,6 +512,8 @@ pub struct RuleEngine {
     pub events: Vec<RuleEvent>,
     pub dropped: u64,
     scratch: Vec<u32>,
+    found: Vec<u32>,
+    seen: Seen,
 }
 
 fn buf_name(b: Buf) -> &'static str {
@@ -263,10 +576,15 @@ fn proto_ok(p: Proto, ip_proto: u8) -> bool {
 impl RuleEngine {
     pub fn new(set: Arc<RuleSet>) -> Self {
         RuleEngine {
-            set,
             events: Vec::new(),
             dropped: 0,
             scratch: Vec::new(),
+            found: Vec::new(),
+            seen: Seen {
+                marks: vec![0; set.compiled.n_patterns],
+                generation: 0,
+            },
+            set,
         }
     }
 
@@ -278,10 +596,14 @@ impl RuleEngine {
     pub fn packet(&mut self, state: &mut Option<Box<FlowRules>>, p: &PacketInfo<'_>) {
         let set = self.set.clone();
         let c = &set.compiled;
+        let t = Transport::of(p.proto);
         let fs = state.get_or_insert_with(Box::default);
         let di = usize::from(!p.to_server);
-        // Stream reassembly (in-order append, overlaps trimmed, gaps appended as they come).
-        if p.proto == 6 && !p.payload.is_empty() {
+        // Stream reassembly (in-order append, overlaps trimmed, gaps appended as they come),
+        // only where a rule can read it.
+        let mut grew = false;
+        let mut whole_packet_in_stream = false;
+        if p.proto == 6 && !p.payload.is_empty() && c.needs_stream {
             let s = &mut fs.stream[di];
             let end = p.tcp_seq.wrapping_add(p.payload.len() as u32);
             let data = match fs.next_seq[di] {
@@ -299,55 +621,67 @@ impl RuleEngine {
             };
             if let Some(d) = data {
                 let room = STREAM_DEPTH.saturating_sub(s.len());
-                s.extend_from_slice(d.get(..d.len().min(room)).unwrap_or(&[]));
+                let take = d.len().min(room);
+                s.extend_from_slice(d.get(..take).unwrap_or(&[]));
+                grew = take > 0;
+                whole_packet_in_stream = take == p.payload.len();
                 let advance = fs.next_seq[di].is_none_or(|n| (end.wrapping_sub(n) as i32) > 0);
                 if advance {
                     fs.next_seq[di] = Some(end);
                 }
             }
         }
-        // Packet context: prefilter on the packet payload and on new stream bytes.
+        // Packet context: prefilter on the new stream bytes (which hold the packet's own
+        // bytes when it was appended whole), else on the packet payload.
         let mut cands = std::mem::take(&mut self.scratch);
         cands.clear();
         if let Some(a) = c.always.get(&(Ctx::Packet as u8)) {
             cands.extend_from_slice(a);
         }
-        c.scan(p.payload, Buf::Payload, Ctx::Packet, &mut cands);
-        if p.proto == 6 {
+        let pg = c.packet_group(t, p.sport, p.dport);
+        if !whole_packet_in_stream && let Some(g) = pg {
+            g.scan(p.payload, &mut self.seen, &mut cands);
+        }
+        if grew && let Some(g) = pg {
             let s = &fs.stream[di];
-            let from = fs.scanned[di].saturating_sub(c.max_pat.saturating_sub(1));
-            if s.len() > fs.scanned[di] {
-                let mut found = Vec::new();
-                c.scan(
-                    s.get(from..).unwrap_or(&[]),
-                    Buf::Payload,
-                    Ctx::Packet,
-                    &mut found,
-                );
-                fs.pending[di].extend(found);
+            let from = fs.scanned[di].saturating_sub(g.max_len.saturating_sub(1));
+            let mut found = std::mem::take(&mut self.found);
+            found.clear();
+            g.scan(s.get(from..).unwrap_or(&[]), &mut self.seen, &mut found);
+            if !found.is_empty() {
+                fs.pending[di].extend_from_slice(&found);
                 fs.pending[di].sort_unstable();
                 fs.pending[di].dedup();
-                fs.scanned[di] = s.len();
             }
+            self.found = found;
+            fs.scanned[di] = s.len();
+        }
+        // Stream candidates are re-evaluated when the stream grows or ends (Suricata
+        // inspects the stream at such flush points), so a flowbit set later still counts.
+        if grew || (p.proto == 6 && p.tcp_flags & 0x05 != 0) {
             cands.extend_from_slice(&fs.pending[di]);
         }
         // Taken out for the evaluation (the rules mutate the rest of the flow state).
         let bufs_stream = std::mem::take(&mut fs.stream[di]);
-        let bufs = Bufs {
-            payload: [p.payload, &bufs_stream],
-            tx: None,
-            dns: None,
-            dns_dot: None,
-            sni: None,
-            ja3: None,
-        };
-        self.run(&set, fs, p, &mut cands, &bufs, Ctx::Packet);
-        // Fired stream candidates are done.
-        let fired = &fs.fired;
-        fs.pending[di].retain(|r| fired.binary_search(r).is_err());
+        if !cands.is_empty() {
+            let bufs = Bufs {
+                payload: [p.payload, &bufs_stream],
+                tx: None,
+                dns: None,
+                dns_dot: None,
+                sni: None,
+                ja3: None,
+            };
+            self.run(&set, fs, p, &mut cands, &bufs, Ctx::Packet);
+            // Fired stream candidates are done.
+            if !fs.pending[di].is_empty() {
+                let fired = &fs.fired;
+                fs.pending[di].retain(|r| fired.binary_search(r).is_err());
+            }
+        }
 
         // HTTP transactions.
-        if p.proto == 6 && !p.payload.is_empty() {
+        if grew && c.has_ctx[Ctx::Http as usize] {
             if fs.http.is_none() {
                 if di == 0 {
                     fs.http = Some(palisade_proto::http::looks_like_request(&bufs_stream));
@@ -356,65 +690,63 @@ impl RuleEngine {
                 }
             }
             if fs.http == Some(true) {
-                self.http(&set, fs, p, di, &bufs_stream);
+                self.http(&set, fs, p, di, &bufs_stream, &mut cands);
             }
         }
         // DNS.
-        if (p.sport == 53 || p.dport == 53)
+        if c.has_ctx[Ctx::Dns as usize]
+            && (p.sport == 53 || p.dport == 53)
             && p.proto == 17
             && !p.payload.is_empty()
             && let Ok(m) = palisade_proto::dns::parse(p.payload)
         {
-            {
-                for q in m.questions.iter().take(4) {
-                    let name = q.name.trim_end_matches('.').as_bytes().to_vec();
-                    let mut dot = b".".to_vec();
-                    dot.extend_from_slice(&name);
-                    let mut cands = Vec::new();
-                    if let Some(a) = c.always.get(&(Ctx::Dns as u8)) {
-                        cands.extend_from_slice(a);
-                    }
-                    c.scan(&dot, Buf::DnsQuery, Ctx::Dns, &mut cands);
-                    let b = Bufs {
-                        payload: [p.payload, &[]],
-                        tx: None,
-                        dns: Some(&name),
-                        dns_dot: Some(&dot),
-                        sni: None,
-                        ja3: None,
-                    };
-                    self.run(&set, fs, p, &mut cands, &b, Ctx::Dns);
+            for q in m.questions.iter().take(4) {
+                let name = q.name.trim_end_matches('.').as_bytes().to_vec();
+                let mut dot = b".".to_vec();
+                dot.extend_from_slice(&name);
+                cands.clear();
+                if let Some(a) = c.always.get(&(Ctx::Dns as u8)) {
+                    cands.extend_from_slice(a);
                 }
+                c.scan(&dot, Buf::DnsQuery, Ctx::Dns, t, &mut self.seen, &mut cands);
+                let b = Bufs {
+                    payload: [p.payload, &[]],
+                    tx: None,
+                    dns: Some(&name),
+                    dns_dot: Some(&dot),
+                    sni: None,
+                    ja3: None,
+                };
+                self.run(&set, fs, p, &mut cands, &b, Ctx::Dns);
             }
         }
         // TLS ClientHello.
-        if p.proto == 6
+        if c.has_ctx[Ctx::Tls as usize]
+            && p.proto == 6
             && p.to_server
             && p.payload.len() > 5
             && p.payload.first() == Some(&0x16)
             && let Ok(ch) = palisade_proto::tls::parse_client_hello(p.payload)
         {
-            {
-                let ja3 = ch.ja3_hash().into_bytes();
-                let sni = ch.sni.map(|s| s.as_bytes().to_vec());
-                let mut cands = Vec::new();
-                if let Some(a) = c.always.get(&(Ctx::Tls as u8)) {
-                    cands.extend_from_slice(a);
-                }
-                c.scan(&ja3, Buf::Ja3Hash, Ctx::Tls, &mut cands);
-                if let Some(s) = &sni {
-                    c.scan(s, Buf::TlsSni, Ctx::Tls, &mut cands);
-                }
-                let b = Bufs {
-                    payload: [p.payload, &[]],
-                    tx: None,
-                    dns: None,
-                    dns_dot: None,
-                    sni: sni.as_deref(),
-                    ja3: Some(&ja3),
-                };
-                self.run(&set, fs, p, &mut cands, &b, Ctx::Tls);
+            let ja3 = ch.ja3_hash().into_bytes();
+            let sni = ch.sni.map(|s| s.as_bytes().to_vec());
+            cands.clear();
+            if let Some(a) = c.always.get(&(Ctx::Tls as u8)) {
+                cands.extend_from_slice(a);
             }
+            c.scan(&ja3, Buf::Ja3Hash, Ctx::Tls, t, &mut self.seen, &mut cands);
+            if let Some(s) = &sni {
+                c.scan(s, Buf::TlsSni, Ctx::Tls, t, &mut self.seen, &mut cands);
+            }
+            let b = Bufs {
+                payload: [p.payload, &[]],
+                tx: None,
+                dns: None,
+                dns_dot: None,
+                sni: sni.as_deref(),
+                ja3: Some(&ja3),
+            };
+            self.run(&set, fs, p, &mut cands, &b, Ctx::Tls);
         }
         fs.stream[di] = bufs_stream;
         self.scratch = cands;
@@ -427,6 +759,7 @@ impl RuleEngine {
         p: &PacketInfo<'_>,
         di: usize,
         stream: &[u8],
+        cands: &mut Vec<u32>,
     ) {
         let c = &set.compiled;
         // Up to a few transactions per packet.
@@ -444,17 +777,24 @@ impl RuleEngine {
                 http::response(rest, BODY_MAX)
             };
             let Some(tx) = tx else { return };
-            let mut cands = Vec::new();
+            cands.clear();
             if let Some(a) = c.always.get(&(Ctx::Http as u8)) {
                 cands.extend_from_slice(a);
             }
             for b in Buf::ALL {
                 if let Some(v) = tx.get(b) {
-                    c.scan(v, b, Ctx::Http, &mut cands);
+                    c.scan(v, b, Ctx::Http, Transport::Tcp, &mut self.seen, cands);
                 }
             }
             // Payload conditions of HTTP rules see the stream.
-            c.scan(stream, Buf::Payload, Ctx::Http, &mut cands);
+            c.scan(
+                stream,
+                Buf::Payload,
+                Ctx::Http,
+                Transport::Tcp,
+                &mut self.seen,
+                cands,
+            );
             let b = Bufs {
                 payload: [p.payload, stream],
                 tx: Some(&tx),
@@ -463,7 +803,7 @@ impl RuleEngine {
                 sni: None,
                 ja3: None,
             };
-            self.run(set, fs, p, &mut cands, &b, Ctx::Http);
+            self.run(set, fs, p, cands, &b, Ctx::Http);
             match tx.consumed {
                 Some(n) if n > 0 => fs.http_off[di] = off + n,
                 _ => return,
@@ -514,7 +854,21 @@ impl RuleEngine {
                     continue;
                 }
             }
-            let Some((ebuf, matched)) = match_buffers(lr, bufs, thresholded) else {
+            // Thresholds count packets: a thresholded rule matches the packet's own payload,
+            // or, once per flow, the reassembled stream (Suricata inspects the stream at
+            // flush points; the flow is what the comparison keys on).
+            let mut hit = match_buffers(lr, bufs, thresholded);
+            if hit.is_none()
+                && thresholded
+                && ctx == Ctx::Packet
+                && let Err(pos) = fs.stream_fired.binary_search(&ri)
+            {
+                hit = match_buffers(lr, bufs, false);
+                if hit.is_some() {
+                    fs.stream_fired.insert(pos, ri);
+                }
+            }
+            let Some((ebuf, matched)) = hit else {
                 continue;
             };
             for &(op, id) in bits {
@@ -552,6 +906,7 @@ impl RuleEngine {
             }
             self.events.push(RuleEvent {
                 ts: p.ts,
+                ordinal: p.ordinal,
                 sid: r.sid,
                 rule: ri,
                 proto: p.proto,
@@ -654,8 +1009,10 @@ fn match_buffers(lr: &LoadedRule, bufs: &Bufs<'_>, packet_only: bool) -> Option<
 /// (rule, tracked address, second address for by_both).
 type TrackKey = (u32, [u8; 16], [u8; 16]);
 
-/// Applies `threshold`/`detection_filter` over all workers' events, in packet-time order
-/// (ties broken by content), so the result does not depend on sharding.
+/// Applies `threshold`/`detection_filter` over all workers' events in input order (packet
+/// time, then input position, as Suricata counts them), so the result does not depend on
+/// sharding. Windows use full timestamp precision: a window of `seconds` holds the matches
+/// less than `seconds` after its first one.
 pub fn apply_thresholds(set: &RuleSet, mut events: Vec<RuleEvent>) -> Vec<RuleEvent> {
     events.sort();
     // (rule, track key) → (window start, count in window, alerted in window)

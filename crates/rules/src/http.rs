@@ -1,5 +1,7 @@
 //! HTTP/1.x transaction buffers (Suricata's http.* sticky buffers) from a stream.
 
+use std::io::Read;
+
 use palisade_proto::http;
 
 use crate::parse::Buf;
@@ -153,6 +155,12 @@ fn dechunk(b: &[u8], max: usize) -> (Vec<u8>, Option<usize>) {
 }
 
 fn header_bufs(tx: &mut Tx, headers: &[(&[u8], &[u8])], head: &[u8], line_len: usize) {
+    tx.set(Buf::HttpStart, head.to_vec());
+    // Suricata has no header buffers for a message without headers: even a rule with only
+    // negated contents (`content:!"Referer"`) does not match there.
+    if headers.is_empty() {
+        return;
+    }
     let mut h = Vec::new();
     let mut names = b"\r\n".to_vec();
     for (n, v) in headers {
@@ -173,7 +181,6 @@ fn header_bufs(tx: &mut Tx, headers: &[(&[u8], &[u8])], head: &[u8], line_len: u
         .or_else(|| raw.strip_prefix(b"\n"))
         .unwrap_or(raw);
     tx.set(Buf::HttpRawHeader, raw.to_vec());
-    tx.set(Buf::HttpStart, head.to_vec());
 }
 
 fn find_header<'a>(headers: &[(&'a [u8], &'a [u8])], name: &[u8]) -> Option<&'a [u8]> {
@@ -280,9 +287,38 @@ pub(crate) fn response(s: &[u8], body_max: usize) -> Option<Tx> {
             body_max,
         )
     };
+    let b = decode_body(&r.headers, b, body_max);
     if !b.is_empty() {
         tx.set(Buf::HttpResponseBody, b);
     }
     tx.consumed = consumed;
     Some(tx)
+}
+
+/// A response body as `file.data` sees it: gzip/deflate `Content-Encoding` undone (as
+/// libhtp does), at most `max` bytes produced whatever the input (decompression bombs stop
+/// there). A body that does not decode, or decodes only in part (a capture that ends
+/// mid-body), keeps what was decoded; nothing decoded keeps the raw bytes.
+pub(crate) fn decode_body(headers: &[(&[u8], &[u8])], body: Vec<u8>, max: usize) -> Vec<u8> {
+    let Some(enc) = find_header(headers, b"content-encoding") else {
+        return body;
+    };
+    let enc = enc.trim_ascii().to_ascii_lowercase();
+    let reader: Box<dyn Read + '_> = match &enc[..] {
+        b"gzip" | b"x-gzip" => Box::new(flate2::read::GzDecoder::new(&body[..])),
+        // "deflate" is zlib-wrapped per RFC 9110, raw deflate in practice too.
+        b"deflate" if zlib_header(&body) => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+        b"deflate" => Box::new(flate2::read::DeflateDecoder::new(&body[..])),
+        _ => return body,
+    };
+    let mut out = Vec::new();
+    let _ = reader.take(max as u64).read_to_end(&mut out);
+    if out.is_empty() { body } else { out }
+}
+
+fn zlib_header(b: &[u8]) -> bool {
+    match b {
+        [cmf, flg, ..] => cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0,
+        _ => false,
+    }
 }

@@ -109,8 +109,9 @@ impl Buf {
         Buf::TlsSni,
         Buf::Ja3Hash,
     ];
+    /// Position in [`Buf::ALL`] (declaration order).
     pub fn index(self) -> usize {
-        Buf::ALL.iter().position(|b| *b == self).unwrap_or(0)
+        self as usize
     }
 }
 
@@ -572,7 +573,8 @@ fn parse_pcre(v: &str) -> Result<(Pcre, Option<Buf>), Unsupported> {
         .rfind('/')
         .ok_or_else(|| Unsupported::new("syntax", "pcre without closing '/'"))?;
     let (pat, flags) = (&body[..end], &body[end + 1..]);
-    let mut inline = String::from("(?-u");
+    // Flags go before the `-`: everything after it is switched off.
+    let mut inline = String::from("(?");
     let mut relative = false;
     let mut buf = None;
     let mut anchored = false;
@@ -595,7 +597,7 @@ fn parse_pcre(v: &str) -> Result<(Pcre, Option<Buf>), Unsupported> {
             },
         }
     }
-    inline.push(')');
+    inline.push_str("-u)");
     // Suricata escapes `;` and `"` inside the option; PCRE semantics otherwise.
     let pat = pat.replace("\\;", ";").replace("\\\"", "\"");
     let full = if anchored {

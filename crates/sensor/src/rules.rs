@@ -10,7 +10,7 @@ use palisade_rules::{FlowRules, PacketInfo, Priority, RuleEngine, RuleEvent, Rul
 pub(crate) fn packet(
     re: &mut RuleEngine,
     state: &mut Option<Box<FlowRules>>,
-    ts: i64,
+    (ts, ordinal): (i64, u64),
     d: &Decoded<'_>,
     meta: &PacketMeta,
     dir: Direction,
@@ -38,6 +38,7 @@ pub(crate) fn packet(
         state,
         &PacketInfo {
             ts,
+            ordinal,
             proto: meta.proto,
             src: meta.src,
             dst: meta.dst,

@@ -55,6 +55,16 @@ pub(crate) fn dns_response_a(id: u16, name: &str, ips: &[[u8; 4]], ttl: u32) -> 
     m
 }
 
+/// A response with no answers and the given rcode (3 = NXDOMAIN) for one question.
+pub(crate) fn dns_response_empty(id: u16, name: &str, qtype: u16, rcode: u8) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64);
+    dns_header(&mut m, id, 0x8180 | u16::from(rcode & 0x0f), 1, 0, 0, 0);
+    dns_name(&mut m, name);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&1u16.to_be_bytes());
+    m
+}
+
 /// A resource record for mDNS announcements.
 pub(crate) enum Rr<'a> {
     Ptr(&'a str, &'a str),
@@ -528,6 +538,34 @@ pub(crate) fn server_flight_12(rng: &mut Rng, cipher: u16, cert: &[u8]) -> Vec<u
     tls_record(22, 0x0303, &hs)
 }
 
+/// A server flight with the given protocol version and cipher suite: ServerHello, then the
+/// Certificate message when `cert` is given, then ServerHelloDone (legacy/weak servers).
+pub(crate) fn server_hello_flight(
+    rng: &mut Rng,
+    version: u16,
+    cipher: u16,
+    cert: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&rng.bytes(32));
+    b.push(0);
+    b.extend_from_slice(&cipher.to_be_bytes());
+    b.push(0);
+    let mut hs = handshake(2, &b);
+    if let Some(cert) = cert {
+        let mut certs = Vec::new();
+        certs.extend_from_slice(&(cert.len() as u32).to_be_bytes()[1..]);
+        certs.extend_from_slice(cert);
+        let mut cm = Vec::new();
+        cm.extend_from_slice(&(certs.len() as u32).to_be_bytes()[1..]);
+        cm.extend_from_slice(&certs);
+        hs.extend_from_slice(&handshake(11, &cm));
+    }
+    hs.extend_from_slice(&handshake(14, &[]));
+    tls_record(22, version.min(0x0303), &hs)
+}
+
 /// TLS 1.2 client second flight: ClientKeyExchange, ChangeCipherSpec, encrypted Finished.
 pub(crate) fn client_flight_12(rng: &mut Rng) -> Vec<u8> {
     let mut cke = vec![65, 4];
@@ -617,17 +655,32 @@ fn utc_time(unix: u64) -> Vec<u8> {
 /// A well-formed X.509 v3 certificate (ECDSA P-256 key, issuer Let's Encrypt E6, SAN = `host`).
 /// The signature is random bytes: it parses, it does not verify.
 pub(crate) fn certificate(rng: &mut Rng, host: &str, now_unix: u64) -> Vec<u8> {
+    certificate_from(rng, host, now_unix, false)
+}
+
+/// A certificate for `host`, issued by Let's Encrypt E6 or, when `self_signed`, by itself
+/// (issuer name == subject name, as device web servers generate them).
+pub(crate) fn certificate_from(
+    rng: &mut Rng,
+    host: &str,
+    now_unix: u64,
+    self_signed: bool,
+) -> Vec<u8> {
     let version = der(0xa0, &der_uint(&[2]));
     let serial = der_uint(&rng.bytes(18));
     let sig_alg = der_seq(&[&der(
         0x06,
         &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03],
     )]);
-    let issuer = der_seq(&[
-        &rdn(6, 0x13, "US"),
-        &rdn(10, 0x13, "Let's Encrypt"),
-        &rdn(3, 0x13, "E6"),
-    ]);
+    let issuer = if self_signed {
+        der_seq(&[&rdn(3, 0x0c, host)])
+    } else {
+        der_seq(&[
+            &rdn(6, 0x13, "US"),
+            &rdn(10, 0x13, "Let's Encrypt"),
+            &rdn(3, 0x13, "E6"),
+        ])
+    };
     let nb = now_unix.saturating_sub(30 * 86_400 + rng.range(0, 86_400));
     let validity = der_seq(&[&utc_time(nb), &utc_time(nb + 90 * 86_400)]);
     let subject = der_seq(&[&rdn(3, 0x0c, host)]);

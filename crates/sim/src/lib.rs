@@ -15,6 +15,7 @@ mod app;
 mod attack;
 pub mod build;
 mod net;
+pub mod payload;
 pub mod pcap;
 mod rng;
 mod scenario;

@@ -4,7 +4,9 @@
 //! implementation can sit behind the same shape later; the hub calls it from blocking tasks.
 
 pub mod crypto;
+pub mod rollout;
 mod sqlite;
+pub mod zones;
 
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +136,9 @@ pub struct DeviceQuery {
     pub asc: Option<bool>,
     pub limit: u32,
     pub offset: u64,
+    /// Keyset cursor: the `next` of the previous page (same filter and sort). Pages after
+    /// a cursor cost the same at any depth, unlike a large `offset`.
+    pub after: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -152,6 +157,9 @@ pub struct Page<T> {
     pub limit: u32,
     pub offset: u64,
     pub items: Vec<T>,
+    /// Cursor of the following page, when there may be one (device lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -226,6 +234,8 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     pub created_at: i64,
+    /// Set for the first-start admin's one-time password: the console asks for a new one.
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -255,6 +265,38 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An alert suppression rule: new alerts matching `kind` and/or `device` are stored already
+/// triaged as `expected` (by `suppression:<id>`) until `expires_at`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suppression {
+    pub id: i64,
+    pub kind: Option<String>,
+    pub device: Option<String>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: i64,
+    /// Unix seconds; `None` = until deleted.
+    pub expires_at: Option<i64>,
+}
+
+impl Suppression {
+    pub fn active(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|e| e > now)
+    }
+    pub fn matches(&self, kind: &str, device: Option<&str>) -> bool {
+        self.kind.as_deref().is_none_or(|k| k == kind)
+            && self.device.as_deref().is_none_or(|d| Some(d) == device)
+    }
+}
+
+/// What [`Store::apply_retention`] deleted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetentionOutcome {
+    pub events: u64,
+    pub alerts: u64,
+    pub expired_suppressions: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Stats {
     pub devices: u64,
@@ -270,6 +312,14 @@ pub struct Stats {
 
 /// The hub's storage. Every mutating method is atomic; ingest is idempotent by event id.
 pub trait Store: Send + Sync {
+    /// Staged firmware rollouts (issue 9), where the backend supports them.
+    fn rollouts(&self) -> Option<&dyn rollout::RolloutStore> {
+        None
+    }
+    /// Network zones and per-device policies (issue 8), where the backend supports them.
+    fn zones(&self) -> Option<&dyn zones::ZoneStore> {
+        None
+    }
     /// Applies pending migrations; returns the schema version.
     fn migrate(&self) -> Result<u32>;
     /// Ingests `palisade analyze --format ndjson` text in one transaction.
@@ -290,6 +340,8 @@ pub trait Store: Send + Sync {
     fn user_by_name(&self, name: &str) -> Result<Option<User>>;
     fn list_users(&self) -> Result<Vec<User>>;
     fn user_count(&self) -> Result<u64>;
+    /// Replaces a user's password hash; `must_change` forces a change at the next login.
+    fn set_password(&self, user_id: i64, password_hash: &str, must_change: bool) -> Result<()>;
 
     /// Stores a token by the SHA-256 of its secret (the secret itself is never stored).
     fn create_token(&self, name: &str, role: Role, hash: &[u8; 32], by: &str) -> Result<TokenInfo>;
@@ -308,6 +360,28 @@ pub trait Store: Send + Sync {
     fn delete_session(&self, hash: &[u8; 32]) -> Result<()>;
 
     fn audit(&self, actor: &str, action: &str, target: &str, detail: &str) -> Result<()>;
+
+    /// Adds a suppression rule (at least one of `kind`, `device`; audited by the caller).
+    fn create_suppression(
+        &self,
+        kind: Option<&str>,
+        device: Option<&str>,
+        reason: &str,
+        by: &str,
+        expires_at: Option<i64>,
+    ) -> Result<Suppression>;
+    /// Rules, newest first; expired ones only when `include_expired`.
+    fn list_suppressions(&self, include_expired: bool) -> Result<Vec<Suppression>>;
+    fn delete_suppression(&self, id: i64) -> Result<()>;
+
+    /// Deletes event ids received before `events_before` (unix seconds; a later re-send of such
+    /// an event is stored again), alerts (with their triage history) not reported since
+    /// `alerts_before`, and suppression rules that expired before `alerts_before`.
+    fn apply_retention(
+        &self,
+        events_before: Option<i64>,
+        alerts_before: Option<i64>,
+    ) -> Result<RetentionOutcome>;
     fn list_audit(&self, limit: u32, offset: u64) -> Result<Page<AuditEntry>>;
 
     /// Secrets are stored sealed (see [`crypto::Kek`]); the store never sees plaintext.

@@ -3,14 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use std::borrow::Cow;
+
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::crypto::{hex, sha256};
 use crate::*;
 
 /// Versioned migrations; index + 1 is the version. Never edit a shipped entry: append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -110,15 +114,81 @@ CREATE TABLE secrets (
     name TEXT PRIMARY KEY,
     sealed BLOB NOT NULL
 );
-"#];
+"#,
+    // v2: the large sensor report moves out of `devices` so that scans and index walks over
+    // the list columns stay small; list indexes whose column order matches both sort
+    // directions (the old DESC/ASC mix forced a sort; category-scoped ones cost ingest more
+    // than the top-N sort of one category saves); a search column; alert suppression rules; hub-side alert age for retention; forced password change.
+    r#"
+CREATE TABLE device_reports (mac TEXT PRIMARY KEY, data TEXT NOT NULL);
+INSERT INTO device_reports (mac, data) SELECT mac, data FROM devices;
+ALTER TABLE devices DROP COLUMN data;
+DROP INDEX devices_risk;
+DROP INDEX devices_last_seen;
+CREATE INDEX devices_risk_mac ON devices(risk, mac);
+CREATE INDEX devices_last_seen_mac ON devices(last_seen, mac);
+ALTER TABLE devices ADD COLUMN search TEXT NOT NULL DEFAULT '';
+UPDATE devices SET search = lower(mac || ' ' || ips || ' ' || COALESCE(vendor, '') || ' ' ||
+    COALESCE(hostname, '') || ' ' || COALESCE(model, ''));
+ALTER TABLE alerts ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+UPDATE alerts SET updated_at = CAST(strftime('%s', 'now') AS INTEGER);
+CREATE TABLE suppressions (
+    id INTEGER PRIMARY KEY,
+    kind TEXT,
+    device TEXT,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+);
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+"#,
+    // v3 (issue 9): staged firmware rollouts, per-rollout device results, latest update status
+    // per device (crates/store/src/rollout.rs).
+    r#"
+CREATE TABLE rollouts (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    percent INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    max_failure_rate REAL NOT NULL,
+    min_reports INTEGER NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX rollouts_target ON rollouts(target, id);
+CREATE TABLE rollout_results (
+    rollout_id INTEGER NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+    device TEXT NOT NULL,
+    result TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, device)
+) WITHOUT ROWID;
+CREATE TABLE device_updates (
+    device TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    result TEXT NOT NULL,
+    running_version TEXT,
+    security_counter INTEGER,
+    candidate_version TEXT,
+    detail TEXT NOT NULL,
+    rollout_id INTEGER,
+    reported_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    // v4 (issue 8): network zones and per-device zone assignments (crates/store/src/zones.rs).
+    crate::zones::MIGRATION,
+];
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    pub(crate) writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -126,7 +196,7 @@ fn configure(c: &Connection) -> Result<()> {
     c.busy_timeout(std::time::Duration::from_secs(10))?;
     c.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
-         PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32000;",
+         PRAGMA temp_store=MEMORY; PRAGMA cache_size=-262144; PRAGMA wal_autocheckpoint=8192;",
     )?;
     Ok(())
 }
@@ -145,7 +215,7 @@ impl SqliteStore {
         Ok(s)
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = lock(&self.readers).pop();
         let conn = match conn {
             Some(c) => c,
@@ -157,7 +227,8 @@ impl SqliteStore {
                         | OpenFlags::SQLITE_OPEN_URI,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(10))?;
-                c.execute_batch("PRAGMA cache_size=-32000;")?;
+                // Memory-mapped reads: list scans skip a read() and a copy per page.
+                c.execute_batch("PRAGMA cache_size=-32000; PRAGMA mmap_size=1073741824;")?;
                 c
             }
         };
@@ -233,6 +304,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         role: Role::parse(&role).unwrap_or(Role::Viewer),
         password_hash: r.get(3)?,
         created_at: r.get(4)?,
+        must_change_password: r.get::<_, i64>(5)? != 0,
     })
 }
 
@@ -248,29 +320,469 @@ fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenInfo> {
     })
 }
 
-fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
+/// The `type` of an NDJSON event (the first of two parses: the rest depends on it).
+#[derive(Deserialize)]
+struct EventType<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_id: Option<Cow<'a, str>>,
 }
 
-fn str_list(v: &Value, k: &str) -> Vec<String> {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+/// The device fields the hub indexes; the whole line is kept as the device's report.
+#[derive(Deserialize)]
+struct DeviceLine<'a> {
+    #[serde(borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    mac: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ips: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    vendor: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    category: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    os: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    hostnames: Option<Vec<Cow<'a, str>>>,
+    confidence: Option<f64>,
+    risk: Option<RiskField>,
+    #[serde(borrow)]
+    first_seen: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_seen: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct RiskField {
+    score: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct AlertLine<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    severity: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    device: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    src: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dst: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    first_seen: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_seen: Option<Cow<'a, str>>,
+    count: Option<i64>,
+    #[serde(borrow)]
+    summary: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    mitre: Option<Vec<Cow<'a, str>>>,
+    evidence: Option<Value>,
 }
 
 /// (ips, hostname, os, vendor) of a stored device, for the timeline.
 type OldDevice = (String, Option<String>, Option<String>, Option<String>);
 
+enum LineError {
+    /// The line is not a valid event (reported, ingest goes on).
+    Bad(String),
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for LineError {
+    fn from(e: rusqlite::Error) -> Self {
+        LineError::Db(e)
+    }
+}
+
+fn active_suppressions(c: &Connection, t: i64) -> rusqlite::Result<Vec<Suppression>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {SUPPRESSION_COLS} FROM suppressions WHERE expires_at IS NULL OR expires_at > ?1 \
+         ORDER BY id LIMIT {MAX_SUPPRESSIONS}"
+    ))?;
+    st.query_map([t], suppression_row)?.collect()
+}
+
+/// An alert as written by ingest.
+struct NewAlert<'a> {
+    id: &'a str,
+    kind: &'a str,
+    severity: &'a str,
+    device: Option<&'a str>,
+    src: Option<&'a str>,
+    dst: Option<&'a str>,
+    first_seen: &'a str,
+    last_seen: &'a str,
+    count: i64,
+    summary: &'a str,
+    mitre: String,
+    evidence: String,
+}
+
+/// The prepared statements of one ingest transaction.
+struct Writer<'c> {
+    t: i64,
+    rules: &'c [Suppression],
+    ins_event: rusqlite::CachedStatement<'c>,
+    old_dev: rusqlite::CachedStatement<'c>,
+    hist: rusqlite::CachedStatement<'c>,
+    up_dev: rusqlite::CachedStatement<'c>,
+    up_report: rusqlite::CachedStatement<'c>,
+    up_alert: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Writer<'c> {
+    fn prepare(c: &'c Connection, t: i64, rules: &'c [Suppression]) -> rusqlite::Result<Self> {
+        Ok(Writer {
+            t,
+            rules,
+            ins_event: c.prepare_cached(
+                "INSERT OR IGNORE INTO events (id, kind, subject, received_at) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+            old_dev: c
+                .prepare_cached("SELECT ips, hostname, os, vendor FROM devices WHERE mac = ?1")?,
+            hist: c.prepare_cached(
+                "INSERT INTO device_history (mac, at, field, old, new) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            up_dev: c.prepare_cached(
+                "INSERT INTO devices (mac, vendor, category, model, os, hostname, ips, risk, confidence, \
+                 first_seen, last_seen, updated_at, search) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) \
+                 ON CONFLICT(mac) DO UPDATE SET vendor=excluded.vendor, category=excluded.category, \
+                 model=excluded.model, os=excluded.os, hostname=excluded.hostname, ips=excluded.ips, \
+                 risk=excluded.risk, confidence=excluded.confidence, \
+                 first_seen=MIN(devices.first_seen, excluded.first_seen), \
+                 last_seen=MAX(devices.last_seen, excluded.last_seen), \
+                 updated_at=excluded.updated_at, search=excluded.search",
+            )?,
+            up_report: c.prepare_cached(
+                "INSERT INTO device_reports (mac, data) VALUES (?1, ?2) \
+                 ON CONFLICT(mac) DO UPDATE SET data = excluded.data",
+            )?,
+            up_alert: c.prepare_cached(
+                "INSERT INTO alerts (id, kind, severity, device, src, dst, first_seen, last_seen, count, \
+                 summary, mitre, evidence, state, state_user, state_comment, state_at, updated_at) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17) \
+                 ON CONFLICT(id) DO UPDATE SET severity=excluded.severity, \
+                 first_seen=MIN(alerts.first_seen, excluded.first_seen), \
+                 last_seen=MAX(alerts.last_seen, excluded.last_seen), \
+                 count=MAX(alerts.count, excluded.count), summary=excluded.summary, \
+                 mitre=excluded.mitre, evidence=excluded.evidence, updated_at=excluded.updated_at",
+            )?,
+        })
+    }
+
+    /// Writes one line: `Some(true)` stored, `Some(false)` counted but not stored (flow,
+    /// stats), `None` already stored (duplicate event id).
+    fn line(&mut self, line: &str) -> std::result::Result<Option<bool>, LineError> {
+        if line.len() > MAX_LINE {
+            return Err(LineError::Bad("line too long".into()));
+        }
+        let device_line = |line| {
+            serde_json::from_str::<DeviceLine<'_>>(line)
+                .map_err(|e| LineError::Bad(format!("device event: {e}")))
+        };
+        // Fast path: sensor output names the type first, so a device line is parsed once.
+        let mut device = None;
+        let (kind, explicit_id) = if line.starts_with(r#"{"type":"device","#) {
+            let d = device_line(line)?;
+            let id = d.event_id.clone();
+            device = Some(d);
+            (Cow::Borrowed("device"), id)
+        } else {
+            let head: EventType<'_> =
+                serde_json::from_str(line).map_err(|e| LineError::Bad(format!("not JSON: {e}")))?;
+            (head.ty.unwrap_or(Cow::Borrowed("")), head.event_id)
+        };
+        let kind = kind.as_ref();
+        // The event id: explicit, else the content hash of the line (same line, same id).
+        let event_id = match explicit_id.as_deref() {
+            Some(id) if !id.is_empty() && id.len() <= 128 => id.to_owned(),
+            _ => hex(&sha256(line.as_bytes())[..16]),
+        };
+        match kind {
+            "device" => {
+                let d = match device {
+                    Some(d) => d,
+                    None => device_line(line)?,
+                };
+                let mac = d.mac.as_deref().filter(|m| !m.is_empty() && m.len() <= 64);
+                let Some(mac) = mac else {
+                    return Err(LineError::Bad("device event without mac".into()));
+                };
+                if !self.event(&event_id, kind, Some(mac))? {
+                    return Ok(None);
+                }
+                self.device(mac, &d, line)?;
+            }
+            "alert" => {
+                let a: AlertLine<'_> = serde_json::from_str(line)
+                    .map_err(|e| LineError::Bad(format!("alert event: {e}")))?;
+                let id = a.id.as_deref().filter(|m| !m.is_empty() && m.len() <= 256);
+                let Some(id) = id else {
+                    return Err(LineError::Bad("alert event without id".into()));
+                };
+                if !self.event(&event_id, kind, Some(id))? {
+                    return Ok(None);
+                }
+                let mitre: Vec<&str> = a.mitre.iter().flatten().map(|m| m.as_ref()).collect();
+                self.alert(&NewAlert {
+                    id,
+                    kind: a.kind.as_deref().unwrap_or("unknown"),
+                    severity: a.severity.as_deref().unwrap_or("info"),
+                    device: a.device.as_deref(),
+                    src: a.src.as_deref(),
+                    dst: a.dst.as_deref(),
+                    first_seen: a.first_seen.as_deref().unwrap_or(""),
+                    last_seen: a.last_seen.as_deref().unwrap_or(""),
+                    count: a.count.unwrap_or(1),
+                    summary: a.summary.as_deref().unwrap_or(""),
+                    mitre: serde_json::to_string(&mitre).unwrap_or_else(|_| "[]".into()),
+                    evidence: a
+                        .evidence
+                        .as_ref()
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "null".into()),
+                })?;
+            }
+            "flow" | "stats" => {
+                return Ok(self.event(&event_id, kind, None)?.then_some(false));
+            }
+            _ => return Err(LineError::Bad(format!("unknown event type {kind:?}"))),
+        }
+        Ok(Some(true))
+    }
+
+    /// Records the event id; false when it was already stored.
+    fn event(&mut self, id: &str, kind: &str, subject: Option<&str>) -> rusqlite::Result<bool> {
+        Ok(self.ins_event.execute(params![id, kind, subject, self.t])? > 0)
+    }
+
+    fn device(&mut self, mac: &str, d: &DeviceLine<'_>, line: &str) -> rusqlite::Result<()> {
+        let ips = d
+            .ips
+            .iter()
+            .flatten()
+            .map(|s| s.as_ref())
+            .collect::<Vec<&str>>()
+            .join(" ");
+        let hostname = d.hostnames.iter().flatten().next().map(|h| h.as_ref());
+        let os = d.os.as_deref();
+        let vendor = d.vendor.as_deref();
+        let category = d.category.as_deref().unwrap_or("unknown");
+        let last_seen = d.last_seen.as_deref().unwrap_or("");
+        let first_seen = d.first_seen.as_deref().unwrap_or(last_seen);
+        let old: Option<OldDevice> = self
+            .old_dev
+            .query_row([mac], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        match &old {
+            None => {
+                self.hist.execute(params![
+                    mac,
+                    first_seen,
+                    "first_seen",
+                    None::<&str>,
+                    Some(mac)
+                ])?;
+                // First sight of this device: `device.new` (DESIGN.md §6, hub only).
+                let summary = format!(
+                    "new device {mac} ({} {category}){}",
+                    vendor.unwrap_or("unknown vendor"),
+                    if ips.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" at {ips}")
+                    }
+                );
+                let evidence = serde_json::json!({
+                    "ips": ips, "vendor": vendor, "category": category, "hostname": hostname,
+                });
+                self.alert(&NewAlert {
+                    id: &format!("device.new-{}", mac.replace(':', "")),
+                    kind: "device.new",
+                    severity: "info",
+                    device: Some(mac),
+                    src: d.ips.iter().flatten().next().map(|s| s.as_ref()),
+                    dst: None,
+                    first_seen,
+                    last_seen: first_seen,
+                    count: 1,
+                    summary: &summary,
+                    mitre: "[]".into(),
+                    evidence: evidence.to_string(),
+                })?;
+            }
+            Some((o_ips, o_host, o_os, o_vendor)) => {
+                let changes = [
+                    ("ips", Some(o_ips.as_str()), Some(ips.as_str())),
+                    ("hostname", o_host.as_deref(), hostname),
+                    ("os", o_os.as_deref(), os),
+                    ("vendor", o_vendor.as_deref(), vendor),
+                ];
+                for (field, o, n) in changes {
+                    if o != n {
+                        self.hist.execute(params![mac, last_seen, field, o, n])?;
+                    }
+                }
+            }
+        }
+        let model = d.model.as_deref();
+        let search = format!(
+            "{mac} {ips} {} {} {}",
+            vendor.unwrap_or(""),
+            hostname.unwrap_or(""),
+            model.unwrap_or("")
+        )
+        .to_lowercase();
+        self.up_dev.execute(params![
+            mac,
+            vendor,
+            category,
+            model,
+            os,
+            hostname,
+            ips,
+            d.risk.as_ref().and_then(|r| r.score).unwrap_or(0),
+            d.confidence.unwrap_or(0.0),
+            d.first_seen.as_deref().unwrap_or(""),
+            last_seen,
+            self.t,
+            search
+        ])?;
+        self.up_report.execute(params![mac, line])?;
+        Ok(())
+    }
+
+    fn alert(&mut self, a: &NewAlert<'_>) -> rusqlite::Result<()> {
+        // A new alert matching a suppression rule is stored already triaged as expected.
+        let rule = self.rules.iter().find(|r| r.matches(a.kind, a.device));
+        let (state, user, comment, at) = match rule {
+            Some(r) => (
+                TriageState::Expected.as_str(),
+                Some(format!("suppression:{}", r.id)),
+                Some(r.reason.as_str()),
+                Some(self.t),
+            ),
+            None => (TriageState::New.as_str(), None, None, None),
+        };
+        self.up_alert.execute(params![
+            a.id,
+            a.kind,
+            a.severity,
+            a.device,
+            a.src,
+            a.dst,
+            a.first_seen,
+            a.last_seen,
+            a.count,
+            a.summary,
+            a.mitre,
+            a.evidence,
+            state,
+            user,
+            comment,
+            at,
+            self.t
+        ])?;
+        Ok(())
+    }
+}
+
+/// Most suppression rules applied at once (older rules past this are not applied).
+const MAX_SUPPRESSIONS: usize = 10_000;
+
+const SUPPRESSION_COLS: &str = "id, kind, device, reason, created_by, created_at, expires_at";
+
+fn suppression_row(r: &Row<'_>) -> rusqlite::Result<Suppression> {
+    Ok(Suppression {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        device: r.get(2)?,
+        reason: r.get(3)?,
+        created_by: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+    })
+}
+
+/// A device-list cursor: the sort value and MAC of the last row, as hex of a JSON pair.
+fn encode_cursor(sort: DeviceSort, d: &DeviceRow) -> String {
+    let v = match sort {
+        DeviceSort::Risk => Value::from(d.risk),
+        DeviceSort::LastSeen => Value::from(d.last_seen.as_str()),
+        DeviceSort::Mac => Value::from(d.mac.as_str()),
+        DeviceSort::Vendor => d.vendor.as_deref().map(Value::from).unwrap_or(Value::Null),
+        DeviceSort::Category => Value::from(d.category.as_str()),
+    };
+    hex(serde_json::json!([v, d.mac]).to_string().as_bytes())
+}
+
+fn decode_cursor(c: &str) -> Result<(rusqlite::types::Value, String)> {
+    let bad = || StoreError::Invalid("after: not a cursor from this list".into());
+    if c.len() > 1024 || !c.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let bytes = (0..c.len())
+        .step_by(2)
+        .map(|i| c.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    let (v, mac): (Value, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let v = match v {
+        Value::Null => rusqlite::types::Value::Null,
+        Value::Number(n) => rusqlite::types::Value::Integer(n.as_i64().ok_or_else(bad)?),
+        Value::String(s) => rusqlite::types::Value::Text(s),
+        _ => return Err(bad()),
+    };
+    Ok((v, mac))
+}
+
+/// The WHERE condition selecting rows after `(v, mac)` in `(col, mac)` order. NULLs (only
+/// `vendor` has them) come first ascending and last descending, as SQLite orders them.
+fn keyset_condition(
+    col: &str,
+    asc: bool,
+    v: rusqlite::types::Value,
+    mac: String,
+) -> (String, Vec<rusqlite::types::Value>) {
+    let op = if asc { ">" } else { "<" };
+    if col != "vendor" {
+        return (format!("({col}, mac) {op} (?, ?)"), vec![v, mac.into()]);
+    }
+    let is_null = matches!(v, rusqlite::types::Value::Null);
+    match (is_null, asc) {
+        (false, true) => (format!("({col}, mac) > (?, ?)"), vec![v, mac.into()]),
+        (false, false) => (
+            format!("(({col}, mac) < (?, ?) OR {col} IS NULL)"),
+            vec![v, mac.into()],
+        ),
+        (true, true) => (
+            format!("(({col} IS NULL AND mac {op} ?) OR {col} IS NOT NULL)"),
+            vec![mac.into()],
+        ),
+        (true, false) => (format!("({col} IS NULL AND mac {op} ?)"), vec![mac.into()]),
+    }
+}
+
 /// Longest accepted NDJSON line (a device with much evidence is a few KiB).
 const MAX_LINE: usize = 1 << 20;
 
 impl Store for SqliteStore {
+    fn rollouts(&self) -> Option<&dyn crate::rollout::RolloutStore> {
+        Some(self)
+    }
+
+    fn zones(&self) -> Option<&dyn crate::zones::ZoneStore> {
+        Some(self)
+    }
+
     fn migrate(&self) -> Result<u32> {
         let mut c = lock(&self.writer);
         c.execute_batch(
@@ -302,154 +814,21 @@ impl Store for SqliteStore {
         let t = now();
         let mut c = lock(&self.writer);
         let tx = c.transaction()?;
+        let rules = active_suppressions(&tx, t)?;
         {
-            let mut ins_event = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (id, kind, subject, received_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut old_dev =
-                tx.prepare_cached("SELECT ips, hostname, os, vendor FROM devices WHERE mac = ?1")?;
-            let mut hist = tx.prepare_cached(
-                "INSERT INTO device_history (mac, at, field, old, new) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut up_dev = tx.prepare_cached(
-                "INSERT INTO devices (mac, vendor, category, model, os, hostname, ips, risk, confidence, \
-                 first_seen, last_seen, data, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) \
-                 ON CONFLICT(mac) DO UPDATE SET vendor=excluded.vendor, category=excluded.category, \
-                 model=excluded.model, os=excluded.os, hostname=excluded.hostname, ips=excluded.ips, \
-                 risk=excluded.risk, confidence=excluded.confidence, \
-                 first_seen=MIN(devices.first_seen, excluded.first_seen), \
-                 last_seen=MAX(devices.last_seen, excluded.last_seen), data=excluded.data, \
-                 updated_at=excluded.updated_at",
-            )?;
-            let mut up_alert = tx.prepare_cached(
-                "INSERT INTO alerts (id, kind, severity, device, src, dst, first_seen, last_seen, count, \
-                 summary, mitre, evidence) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) \
-                 ON CONFLICT(id) DO UPDATE SET severity=excluded.severity, \
-                 first_seen=MIN(alerts.first_seen, excluded.first_seen), \
-                 last_seen=MAX(alerts.last_seen, excluded.last_seen), \
-                 count=MAX(alerts.count, excluded.count), summary=excluded.summary, \
-                 mitre=excluded.mitre, evidence=excluded.evidence",
-            )?;
+            let mut w = Writer::prepare(&tx, t, &rules)?;
             for (i, line) in body.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() {
                     continue;
                 }
-                if line.len() > MAX_LINE {
-                    out.rejected.push((i + 1, "line too long".into()));
-                    continue;
+                match w.line(line) {
+                    Ok(Some(true)) => out.accepted += 1,
+                    Ok(Some(false)) => out.ignored += 1,
+                    Ok(None) => out.duplicates += 1,
+                    Err(LineError::Bad(why)) => out.rejected.push((i + 1, why)),
+                    Err(LineError::Db(e)) => return Err(e.into()),
                 }
-                let v: Value = match serde_json::from_str(line) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        out.rejected.push((i + 1, format!("not JSON: {e}")));
-                        continue;
-                    }
-                };
-                let kind = str_field(&v, "type").unwrap_or("");
-                let subject = match kind {
-                    "device" => str_field(&v, "mac"),
-                    "alert" => str_field(&v, "id"),
-                    "flow" | "stats" => None,
-                    _ => {
-                        out.rejected
-                            .push((i + 1, format!("unknown event type {kind:?}")));
-                        continue;
-                    }
-                };
-                if matches!(kind, "device" | "alert") && subject.is_none_or(str::is_empty) {
-                    let key = if kind == "device" { "mac" } else { "id" };
-                    out.rejected
-                        .push((i + 1, format!("{kind} event without {key}")));
-                    continue;
-                }
-                // The event id: explicit, else the content hash of the line (same line, same id).
-                let event_id = match str_field(&v, "event_id") {
-                    Some(id) if !id.is_empty() && id.len() <= 128 => id.to_owned(),
-                    _ => hex(&sha256(line.as_bytes())[..16]),
-                };
-                if ins_event.execute(params![event_id, kind, subject, t])? == 0 {
-                    out.duplicates += 1;
-                    continue;
-                }
-                match kind {
-                    "device" => {
-                        let mac = subject.unwrap_or_default();
-                        let ips = str_list(&v, "ips").join(" ");
-                        let hostname = str_list(&v, "hostnames").into_iter().next();
-                        let os = str_field(&v, "os").map(str::to_owned);
-                        let vendor = str_field(&v, "vendor").map(str::to_owned);
-                        let last_seen = str_field(&v, "last_seen").unwrap_or("");
-                        let old: Option<OldDevice> = old_dev
-                            .query_row([mac], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                            .optional()?;
-                        match &old {
-                            None => {
-                                hist.execute(params![
-                                    mac,
-                                    str_field(&v, "first_seen").unwrap_or(last_seen),
-                                    "first_seen",
-                                    None::<String>,
-                                    Some(mac)
-                                ])?;
-                            }
-                            Some((o_ips, o_host, o_os, o_vendor)) => {
-                                let changes = [
-                                    ("ips", Some(o_ips.clone()), Some(ips.clone())),
-                                    ("hostname", o_host.clone(), hostname.clone()),
-                                    ("os", o_os.clone(), os.clone()),
-                                    ("vendor", o_vendor.clone(), vendor.clone()),
-                                ];
-                                for (field, o, n) in changes {
-                                    if o != n {
-                                        hist.execute(params![mac, last_seen, field, o, n])?;
-                                    }
-                                }
-                            }
-                        }
-                        up_dev.execute(params![
-                            mac,
-                            vendor,
-                            str_field(&v, "category").unwrap_or("unknown"),
-                            str_field(&v, "model"),
-                            os,
-                            hostname,
-                            ips,
-                            v.pointer("/risk/score")
-                                .and_then(Value::as_i64)
-                                .unwrap_or(0),
-                            v.get("confidence").and_then(Value::as_f64).unwrap_or(0.0),
-                            str_field(&v, "first_seen").unwrap_or(""),
-                            last_seen,
-                            line,
-                            t
-                        ])?;
-                    }
-                    "alert" => {
-                        let mitre = serde_json::to_string(&str_list(&v, "mitre"))
-                            .unwrap_or_else(|_| "[]".into());
-                        let evidence = v.get("evidence").map(Value::to_string);
-                        up_alert.execute(params![
-                            subject,
-                            str_field(&v, "kind").unwrap_or("unknown"),
-                            str_field(&v, "severity").unwrap_or("info"),
-                            str_field(&v, "device"),
-                            str_field(&v, "src"),
-                            str_field(&v, "dst"),
-                            str_field(&v, "first_seen").unwrap_or(""),
-                            str_field(&v, "last_seen").unwrap_or(""),
-                            v.get("count").and_then(Value::as_i64).unwrap_or(1),
-                            str_field(&v, "summary").unwrap_or(""),
-                            mitre,
-                            evidence.unwrap_or_else(|| "null".into()),
-                        ])?;
-                    }
-                    _ => {
-                        out.ignored += 1;
-                        continue;
-                    }
-                }
-                out.accepted += 1;
             }
         }
         tx.commit()?;
@@ -457,30 +836,25 @@ impl Store for SqliteStore {
     }
 
     fn list_devices(&self, q: &DeviceQuery) -> Result<Page<DeviceRow>> {
-        let mut wh = Vec::new();
+        let mut wh: Vec<String> = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(s) = q.q.as_deref().filter(|s| !s.is_empty()) {
-            let like = format!("%{}%", s.replace(['%', '_', '\\'], ""));
-            wh.push(
-                "(mac LIKE ? OR ips LIKE ? OR vendor LIKE ? OR hostname LIKE ? OR model LIKE ?)",
-            );
-            for _ in 0..5 {
-                args.push(like.clone().into());
-            }
+        // `search` is the lower-cased MAC, IPs, vendor, hostname and model of the device.
+        let needle =
+            q.q.as_deref()
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty());
+        if let Some(n) = &needle {
+            wh.push("instr(search, ?) > 0".into());
+            args.push(n.clone().into());
         }
         if let Some(cat) = &q.category {
-            wh.push("category = ?");
+            wh.push("category = ?".into());
             args.push(cat.clone().into());
         }
         if let Some(r) = q.min_risk {
-            wh.push("risk >= ?");
+            wh.push("risk >= ?".into());
             args.push(i64::from(r).into());
         }
-        let where_sql = if wh.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", wh.join(" AND "))
-        };
         let (col, default_asc) = match q.sort {
             DeviceSort::Risk => ("risk", false),
             DeviceSort::LastSeen => ("last_seen", false),
@@ -488,31 +862,76 @@ impl Store for SqliteStore {
             DeviceSort::Vendor => ("vendor", true),
             DeviceSort::Category => ("category", true),
         };
-        let dir = if q.asc.unwrap_or(default_asc) {
-            "ASC"
-        } else {
-            "DESC"
-        };
+        let asc = q.asc.unwrap_or(default_asc);
+        let dir = if asc { "ASC" } else { "DESC" };
         let limit = q.limit.clamp(1, 1000);
+        let filter_sql = if wh.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", wh.join(" AND "))
+        };
+        let filter_args = args.clone();
+        if let Some(cur) = &q.after {
+            let (v, mac) = decode_cursor(cur)?;
+            let (cond, cargs) = keyset_condition(col, asc, v, mac);
+            wh.push(cond);
+            args.extend(cargs);
+        }
+        let where_sql = if wh.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", wh.join(" AND "))
+        };
+        // NULL vendors sort first ascending, last descending (SQLite's order, either index direction).
+        let count = || format!("SELECT COUNT(*) FROM devices {filter_sql}");
         self.with_reader(|c| {
-            let total: i64 = c.query_row(
-                &format!("SELECT COUNT(*) FROM devices {where_sql}"),
-                params_from_iter(args.iter()),
-                |r| r.get(0),
-            )?;
-            let sql = format!(
-                "SELECT {DEVICE_COLS} FROM devices d {where_sql} ORDER BY {col} {dir}, mac {dir} LIMIT {limit} OFFSET {}",
-                q.offset
-            );
-            let mut st = c.prepare_cached(&sql)?;
-            let items = st
-                .query_map(params_from_iter(args.iter()), device_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let (items, total) = if needle.is_some() && q.after.is_none() {
+                // The text search has no index: one scan yields the page and (as a window
+                // count over the same rows) the total.
+                let sql = format!(
+                    "SELECT {DEVICE_COLS}, total FROM (SELECT *, COUNT(*) OVER () AS total FROM devices \
+                     {where_sql} ORDER BY {col} {dir}, mac {dir} LIMIT {limit} OFFSET {}) d \
+                     ORDER BY {col} {dir}, mac {dir}",
+                    q.offset
+                );
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st
+                    .query_map(params_from_iter(args.iter()), |r| {
+                        Ok((device_row(r)?, r.get::<_, i64>(12)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let total = match rows.first() {
+                    Some((_, t)) => *t,
+                    None if q.offset == 0 => 0,
+                    None => c.query_row(&count(), params_from_iter(filter_args.iter()), |r| {
+                        r.get(0)
+                    })?,
+                };
+                (rows.into_iter().map(|(d, _)| d).collect::<Vec<_>>(), total)
+            } else {
+                let total: i64 =
+                    c.query_row(&count(), params_from_iter(filter_args.iter()), |r| r.get(0))?;
+                let sql = format!(
+                    "SELECT {DEVICE_COLS} FROM devices d {where_sql} ORDER BY {col} {dir}, mac {dir} LIMIT {limit} OFFSET {}",
+                    q.offset
+                );
+                let mut st = c.prepare_cached(&sql)?;
+                let items = st
+                    .query_map(params_from_iter(args.iter()), device_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                (items, total)
+            };
+            let next = if items.len() == limit as usize {
+                items.last().map(|d| encode_cursor(q.sort, d))
+            } else {
+                None
+            };
             Ok(Page {
                 total: total as u64,
                 limit,
                 offset: q.offset,
                 items,
+                next,
             })
         })
     }
@@ -521,7 +940,10 @@ impl Store for SqliteStore {
         self.with_reader(|c| {
             let row = c
                 .query_row(
-                    &format!("SELECT {DEVICE_COLS}, data FROM devices d WHERE mac = ?1"),
+                    &format!(
+                        "SELECT {DEVICE_COLS}, COALESCE((SELECT data FROM device_reports r WHERE r.mac = d.mac), 'null') \
+                         FROM devices d WHERE mac = ?1"
+                    ),
                     [mac],
                     |r| Ok((device_row(r)?, r.get::<_, String>(12)?)),
                 )
@@ -596,9 +1018,7 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )?;
             let sql = format!(
-                "SELECT {ALERT_COLS} FROM alerts {where_sql} ORDER BY \
-                 CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, \
-                 seq DESC LIMIT {limit} OFFSET {}",
+                "SELECT {ALERT_COLS} FROM alerts {where_sql} ORDER BY seq DESC LIMIT {limit} OFFSET {}",
                 q.offset
             );
             let mut st = c.prepare_cached(&sql)?;
@@ -610,6 +1030,7 @@ impl Store for SqliteStore {
                 limit,
                 offset: q.offset,
                 items,
+                next: None,
             })
         })
     }
@@ -794,13 +1215,14 @@ impl Store for SqliteStore {
             role,
             password_hash: password_hash.to_owned(),
             created_at: t,
+            must_change_password: false,
         })
     }
 
     fn user_by_name(&self, name: &str) -> Result<Option<User>> {
         self.with_reader(|c| {
             Ok(c.query_row(
-                "SELECT id, name, role, password_hash, created_at FROM users WHERE name = ?1",
+                "SELECT id, name, role, password_hash, created_at, must_change_password FROM users WHERE name = ?1",
                 [name],
                 user_row,
             )
@@ -811,7 +1233,7 @@ impl Store for SqliteStore {
     fn list_users(&self) -> Result<Vec<User>> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
-                "SELECT id, name, role, password_hash, created_at FROM users ORDER BY id",
+                "SELECT id, name, role, password_hash, created_at, must_change_password FROM users ORDER BY id",
             )?;
             Ok(st
                 .query_map([], user_row)?
@@ -823,6 +1245,20 @@ impl Store for SqliteStore {
         self.with_reader(|c| {
             Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64)
         })
+    }
+
+    fn set_password(&self, user_id: i64, password_hash: &str, must_change: bool) -> Result<()> {
+        let c = lock(&self.writer);
+        let n = c.execute(
+            "UPDATE users SET password_hash = ?2, must_change_password = ?3 WHERE id = ?1",
+            params![user_id, password_hash, must_change],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // A new password ends the user's other sessions.
+        c.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+        Ok(())
     }
 
     fn create_token(&self, name: &str, role: Role, hash: &[u8; 32], by: &str) -> Result<TokenInfo> {
@@ -891,14 +1327,14 @@ impl Store for SqliteStore {
     fn session(&self, hash: &[u8; 32], now: i64) -> Result<Option<Session>> {
         self.with_reader(|c| {
             Ok(c.query_row(
-                "SELECT u.id, u.name, u.role, u.password_hash, u.created_at, s.csrf, s.expires_at \
+                "SELECT u.id, u.name, u.role, u.password_hash, u.created_at, u.must_change_password, s.csrf, s.expires_at \
                  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2",
                 params![&hash[..], now],
                 |r| {
                     Ok(Session {
                         user: user_row(r)?,
-                        csrf: r.get(5)?,
-                        expires_at: r.get(6)?,
+                        csrf: r.get(6)?,
+                        expires_at: r.get(7)?,
                     })
                 },
             )
@@ -917,6 +1353,105 @@ impl Store for SqliteStore {
             params![now(), actor, action, target, detail],
         )?;
         Ok(())
+    }
+
+    fn create_suppression(
+        &self,
+        kind: Option<&str>,
+        device: Option<&str>,
+        reason: &str,
+        by: &str,
+        expires_at: Option<i64>,
+    ) -> Result<Suppression> {
+        if kind.is_none() && device.is_none() {
+            return Err(StoreError::Invalid(
+                "a suppression rule needs a kind, a device or both".into(),
+            ));
+        }
+        let t = now();
+        let c = lock(&self.writer);
+        let active: i64 = c.query_row(
+            "SELECT COUNT(*) FROM suppressions WHERE expires_at IS NULL OR expires_at > ?1",
+            [t],
+            |r| r.get(0),
+        )?;
+        if active as usize >= MAX_SUPPRESSIONS {
+            return Err(StoreError::Conflict(format!(
+                "at most {MAX_SUPPRESSIONS} active suppression rules"
+            )));
+        }
+        c.execute(
+            "INSERT INTO suppressions (kind, device, reason, created_by, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![kind, device, reason, by, t, expires_at],
+        )?;
+        Ok(Suppression {
+            id: c.last_insert_rowid(),
+            kind: kind.map(str::to_owned),
+            device: device.map(str::to_owned),
+            reason: reason.to_owned(),
+            created_by: by.to_owned(),
+            created_at: t,
+            expires_at,
+        })
+    }
+
+    fn list_suppressions(&self, include_expired: bool) -> Result<Vec<Suppression>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {SUPPRESSION_COLS} FROM suppressions \
+                 WHERE ?1 OR expires_at IS NULL OR expires_at > ?2 ORDER BY id DESC LIMIT 10000"
+            ))?;
+            Ok(st
+                .query_map(params![include_expired, now()], suppression_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn delete_suppression(&self, id: i64) -> Result<()> {
+        let c = lock(&self.writer);
+        if c.execute("DELETE FROM suppressions WHERE id = ?1", [id])? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn apply_retention(
+        &self,
+        events_before: Option<i64>,
+        alerts_before: Option<i64>,
+    ) -> Result<RetentionOutcome> {
+        let mut out = RetentionOutcome::default();
+        let mut c = lock(&self.writer);
+        let tx = c.transaction()?;
+        if let Some(t) = events_before {
+            out.events = tx.execute("DELETE FROM events WHERE received_at < ?1", [t])? as u64;
+        }
+        if let Some(t) = alerts_before {
+            tx.execute(
+                "DELETE FROM alert_transitions WHERE alert_id IN (SELECT id FROM alerts WHERE updated_at < ?1)",
+                [t],
+            )?;
+            out.alerts = tx.execute("DELETE FROM alerts WHERE updated_at < ?1", [t])? as u64;
+            out.expired_suppressions = tx.execute(
+                "DELETE FROM suppressions WHERE expires_at IS NOT NULL AND expires_at < ?1",
+                [t],
+            )? as u64;
+        }
+        if out.events + out.alerts + out.expired_suppressions > 0 {
+            tx.execute(
+                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, 'system', 'retention', 'store', ?2)",
+                params![
+                    now(),
+                    format!(
+                        "deleted {} event ids, {} alerts, {} expired suppression rules",
+                        out.events, out.alerts, out.expired_suppressions
+                    )
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     fn list_audit(&self, limit: u32, offset: u64) -> Result<Page<AuditEntry>> {
@@ -943,6 +1478,7 @@ impl Store for SqliteStore {
                 limit,
                 offset,
                 items,
+                next: None,
             })
         })
     }
@@ -1000,7 +1536,7 @@ not json
     fn migrate_ingest_idempotent_query_triage() {
         let d = tmp("main");
         let s = SqliteStore::open(&d.join("hub.db")).unwrap();
-        assert_eq!(s.migrate().unwrap(), 1);
+        assert_eq!(s.migrate().unwrap() as usize, MIGRATIONS.len());
         let o = s.ingest_ndjson(NDJSON).unwrap();
         assert_eq!((o.accepted, o.duplicates, o.ignored), (3, 0, 2));
         assert_eq!(o.rejected.len(), 2);
@@ -1016,7 +1552,7 @@ not json
             .unwrap();
         assert_eq!(p.total, 2);
         assert_eq!(p.items[0].mac, "aa:bb:cc:00:00:01");
-        assert_eq!(p.items[0].open_alerts, 1);
+        assert_eq!(p.items[0].open_alerts, 2);
         let p = s
             .list_devices(&DeviceQuery {
                 category: Some("printer".into()),
@@ -1036,7 +1572,13 @@ not json
         assert_eq!(p.items.len(), 1);
 
         let det = s.device("aa:bb:cc:00:00:01").unwrap().unwrap();
-        assert_eq!(det.alerts.len(), 1);
+        // A1 and the device's first-sight alert.
+        assert_eq!(det.alerts.len(), 2);
+        assert!(
+            det.alerts
+                .iter()
+                .any(|a| a.kind == "device.new" && a.id == "device.new-aabbcc000001")
+        );
         assert_eq!(det.report["risk"]["score"], 80);
 
         // An IP change becomes a timeline entry.
@@ -1082,14 +1624,218 @@ not json
             })
             .unwrap()
             .total,
-            0
+            2,
+            "only the two device.new alerts are still new"
         );
         let st = s.stats().unwrap();
-        assert_eq!((st.devices, st.alerts), (2, 1));
+        assert_eq!((st.devices, st.alerts), (2, 3));
         drop(s);
         // Reopen: migrations are not re-applied, data is there.
         let s = SqliteStore::open(&d.join("hub.db")).unwrap();
         assert_eq!(s.stats().unwrap().devices, 2);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn upgrade_from_v1_keeps_devices_and_reports() {
+        let d = tmp("v1");
+        let path = d.join("hub.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+                 INSERT INTO schema_migrations VALUES (1, 0);
+                 INSERT INTO devices (mac, vendor, category, hostname, ips, risk, data, updated_at)
+                 VALUES ('aa:00:00:00:00:01', 'Acme', 'camera', 'Porch-Cam', '10.1.2.3', 55, '{\"mac\":\"aa:00:00:00:00:01\",\"packets\":7}', 1);
+                 INSERT INTO alerts (id, kind, severity, first_seen, last_seen, count, summary, mitre, evidence)
+                 VALUES ('X', 'scan.horizontal', 'medium', '', '', 1, '', '[]', 'null');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let det = s.device("aa:00:00:00:00:01").unwrap().unwrap();
+        assert_eq!(det.report["packets"], 7);
+        assert_eq!(det.row.risk, 55);
+        // The search column was filled from the old columns (case-insensitive).
+        let p = s
+            .list_devices(&DeviceQuery {
+                q: Some("porch".into()),
+                limit: 5,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(p.total, 1);
+        // Upgraded alerts count as reported now, so retention does not delete them at once.
+        let r = s.apply_retention(None, Some(now() - 3600)).unwrap();
+        assert_eq!(r.alerts, 0);
+        assert!(s.alert("X").unwrap().is_some());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    fn many_devices(s: &SqliteStore, n: usize) {
+        let mut body = String::new();
+        for i in 0..n {
+            // Every fifth device has no vendor (NULL), risks and times repeat (ties on the sort key).
+            let vendor = if i % 5 == 0 {
+                "null".to_owned()
+            } else {
+                format!("\"V{}\"", i % 7)
+            };
+            body.push_str(&format!(
+                r#"{{"type":"device","mac":"02:00:00:00:{:02x}:{:02x}","ips":["10.0.0.{}"],"vendor":{vendor},"hostnames":["h{i}"],"category":"{}","risk":{{"score":{}}},"first_seen":"2024-01-01T00:00:00Z","last_seen":"2024-01-01T0{}:00:00Z"}}"#,
+                i / 256,
+                i % 256,
+                i % 250,
+                ["camera", "tv", "plug"][i % 3],
+                (i * 13) % 11,
+                i % 4
+            ));
+            body.push('\n');
+        }
+        let o = s.ingest_ndjson(&body).unwrap();
+        assert_eq!(o.accepted as usize, n, "{:?}", o.rejected);
+    }
+
+    #[test]
+    fn keyset_pages_equal_offset_pages_for_every_sort() {
+        let d = tmp("keyset");
+        let s = SqliteStore::open(&d.join("hub.db")).unwrap();
+        many_devices(&s, 257);
+        let sorts = [
+            DeviceSort::Risk,
+            DeviceSort::LastSeen,
+            DeviceSort::Mac,
+            DeviceSort::Vendor,
+            DeviceSort::Category,
+        ];
+        for sort in sorts {
+            for asc in [None, Some(true), Some(false)] {
+                for category in [None, Some("tv".to_owned())] {
+                    let base = DeviceQuery {
+                        sort,
+                        asc,
+                        category: category.clone(),
+                        limit: 1000,
+                        ..Default::default()
+                    };
+                    let all: Vec<String> = s
+                        .list_devices(&base)
+                        .unwrap()
+                        .items
+                        .into_iter()
+                        .map(|d| d.mac)
+                        .collect();
+                    let mut walked = Vec::new();
+                    let mut after = None;
+                    loop {
+                        let p = s
+                            .list_devices(&DeviceQuery {
+                                limit: 20,
+                                after: after.clone(),
+                                ..base.clone()
+                            })
+                            .unwrap();
+                        assert_eq!(p.total as usize, all.len());
+                        walked.extend(p.items.into_iter().map(|d| d.mac));
+                        match p.next {
+                            Some(n) => after = Some(n),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(walked, all, "{sort:?} asc={asc:?} category={category:?}");
+                }
+            }
+        }
+        assert!(matches!(
+            s.list_devices(&DeviceQuery {
+                after: Some("zz".into()),
+                limit: 5,
+                ..Default::default()
+            }),
+            Err(StoreError::Invalid(_))
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn suppression_rules_apply_at_ingest_until_they_expire() {
+        let d = tmp("supp");
+        let s = SqliteStore::open(&d.join("hub.db")).unwrap();
+        assert!(matches!(
+            s.create_suppression(None, None, "x", "bob", None),
+            Err(StoreError::Invalid(_))
+        ));
+        let r = s
+            .create_suppression(
+                Some("scan.horizontal"),
+                None,
+                "scanner lab",
+                "bob",
+                Some(now() + 3600),
+            )
+            .unwrap();
+        s.create_suppression(
+            None,
+            Some("02:00:00:00:00:09"),
+            "old",
+            "bob",
+            Some(now() - 10),
+        )
+        .unwrap();
+        assert_eq!(s.list_suppressions(false).unwrap().len(), 1);
+        assert_eq!(s.list_suppressions(true).unwrap().len(), 2);
+        let line = |id: &str, kind: &str| {
+            format!(
+                r#"{{"type":"alert","id":"{id}","kind":"{kind}","severity":"medium","device":"02:00:00:00:00:09","first_seen":"","last_seen":"","count":1,"summary":"s","mitre":[],"evidence":{{}}}}"#
+            )
+        };
+        s.ingest_ndjson(&format!(
+            "{}\n{}\n",
+            line("a1", "scan.horizontal"),
+            line("a2", "scan.vertical")
+        ))
+        .unwrap();
+        let (a1, _) = s.alert("a1").unwrap().unwrap();
+        assert_eq!(a1.state, TriageState::Expected);
+        assert_eq!(a1.state_user, Some(format!("suppression:{}", r.id)));
+        assert_eq!(a1.state_comment.as_deref(), Some("scanner lab"));
+        // The device rule has expired: a2 is new.
+        assert_eq!(s.alert("a2").unwrap().unwrap().0.state, TriageState::New);
+        s.delete_suppression(r.id).unwrap();
+        assert!(matches!(
+            s.delete_suppression(r.id),
+            Err(StoreError::NotFound)
+        ));
+        s.ingest_ndjson(&line("a3", "scan.horizontal")).unwrap();
+        assert_eq!(s.alert("a3").unwrap().unwrap().0.state, TriageState::New);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn retention_deletes_old_event_ids_and_alerts() {
+        let d = tmp("retention");
+        let s = SqliteStore::open(&d.join("hub.db")).unwrap();
+        s.ingest_ndjson(NDJSON).unwrap();
+        assert_eq!(s.event_count().unwrap(), 5);
+        s.triage("A1", TriageState::Acknowledged, "", "bob")
+            .unwrap();
+        // Nothing is older than an hour ago.
+        let r = s
+            .apply_retention(Some(now() - 3600), Some(now() - 3600))
+            .unwrap();
+        assert_eq!((r.events, r.alerts), (0, 0));
+        // Everything is older than a minute from now.
+        let r = s
+            .apply_retention(Some(now() + 60), Some(now() + 60))
+            .unwrap();
+        assert_eq!((r.events, r.alerts), (5, 3));
+        assert_eq!(s.event_count().unwrap(), 0);
+        assert!(s.alert("A1").unwrap().is_none());
+        assert!(s.list_audit(10, 0).unwrap().items[0].action == "retention");
+        // Devices stay; re-sent events are stored again.
+        assert_eq!(s.stats().unwrap().devices, 2);
+        assert_eq!(s.ingest_ndjson(NDJSON).unwrap().accepted, 3);
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -1113,6 +1859,15 @@ not json
         assert!(s.session(&sh, now() + 120).unwrap().is_none());
         s.delete_session(&sh).unwrap();
         assert!(s.session(&sh, now()).unwrap().is_none());
+        s.create_session(&sh, u.id, "csrf", now() + 60).unwrap();
+        s.set_password(u.id, "$argon2id$new", true).unwrap();
+        let u2 = s.user_by_name("admin").unwrap().unwrap();
+        assert!(u2.must_change_password && u2.password_hash == "$argon2id$new");
+        assert!(s.session(&sh, now()).unwrap().is_none(), "sessions end");
+        assert!(matches!(
+            s.set_password(999, "x", false),
+            Err(StoreError::NotFound)
+        ));
 
         let k1 = crate::crypto::Kek::from_bytes(&[1; 32]).unwrap();
         let k2 = crate::crypto::Kek::from_bytes(&[2; 32]).unwrap();

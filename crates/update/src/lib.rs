@@ -1,19 +1,22 @@
 //! TUF 1.0 (spec 1.0.34) for Palisade updates: strict metadata parsing and canonical JSON,
 //! a repository with keys encrypted at rest ([`repo`]), and a client that refuses rollback,
 //! freeze, mix-and-match, below-threshold and oversized data ([`client`]). Interoperates with
-//! python-tuf 7 both ways (see tests/).
+//! python-tuf 7 both ways (see tests/). [`serve`] publishes a repository over HTTPS and
+//! [`agent`] is the device side: TUF, then MCUboot verification, A/B slots and anti-rollback.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod agent;
 pub mod client;
 pub mod fetch;
 pub mod json;
 pub mod metadata;
 pub mod repo;
+pub mod serve;
 pub mod time;
 
 pub use client::{Client, Limits};
-pub use fetch::{DirFetcher, FetchError, Fetcher, HttpFetcher};
+pub use fetch::{ClientTls, DirFetcher, FetchError, Fetcher, HttpFetcher, tls_config_trusting};
 pub use metadata::{Envelope, Role, RootInfo, TargetFile, TufKey};
 pub use repo::{InitOptions, KeyAlg, Repository};
 
