@@ -8,9 +8,9 @@ const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
-const [base, user, oneTimePassword, newPassword, mac, alertId, outDir] = process.argv.slice(2);
-if (!outDir) {
-  console.error('usage: console.cjs BASE USER ONE_TIME_PASSWORD NEW_PASSWORD MAC ALERT_ID OUT_DIR');
+const [base, user, oneTimePassword, newPassword, mac, alertId, outDir, deviceCount] = process.argv.slice(2);
+if (!deviceCount) {
+  console.error('usage: console.cjs BASE USER ONE_TIME_PASSWORD NEW_PASSWORD MAC ALERT_ID OUT_DIR DEVICE_COUNT');
   process.exit(2);
 }
 
@@ -57,16 +57,16 @@ function check(cond, what) {
     timings.overview_ms = Date.now() - t;
     check((await page.textContent('h1')) === 'Overview', 'overview heading');
     const tiles = await page.textContent('.tiles');
-    check(/\b5\s*devices/.test(tiles), `5 devices on the overview: ${tiles}`);
+    check(new RegExp(`\\b${deviceCount}\\s*devices`).test(tiles), `${deviceCount} devices on the overview: ${tiles}`);
     check((await page.locator('svg.chart').count()) >= 2, 'overview charts');
-    check((await page.textContent('main')).includes('porch-cam'), 'infected camera among top risky');
+    check((await page.textContent('main')).includes(mac), 'infected camera among top risky');
     await page.screenshot({ path: path.join(outDir, 'console-overview.png') });
 
     // Inventory, then the infected device.
     t = Date.now();
     await page.goto(`${base}/devices`);
     timings.devices_ms = Date.now() - t;
-    check((await page.locator('tbody tr').count()) === 5, 'five inventory rows');
+    check((await page.locator('tbody tr').count()) === Number(deviceCount), `${deviceCount} inventory rows`);
     await Promise.all([
       page.waitForURL(`**/devices/${mac}`),
       page.click(`a[href="/devices/${mac}"] >> nth=0`),

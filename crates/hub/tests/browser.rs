@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's `chromium`, headless, driven by Playwright
 //! (`playwright-core` from npm, see crates/hub/browser-tests/). The script logs in with the
-//! one-time password, is made to choose a new one, sees the overview, opens the infected device
-//! and acknowledges its alert; this test then checks the change in the store. Screenshots land
+//! one-time password, is made to choose a new one, sees the overview of the demo's devices
+//! (the simulated home `palisade demo` analyses), opens the infected camera and acknowledges its
+//! Mirai scan alert; this test then checks the change in the store. Screenshots land
 //! in target/tmp/browser-artifacts (with PALISADE_UPDATE_SCREENSHOTS=1 the overview also
 //! replaces docs/console-overview.png, the README's picture).
 //!
@@ -43,76 +44,43 @@ fn find_tools() -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, modules))
 }
 
-const MAC: &str = "aa:bb:cc:00:00:01";
-const ALERT: &str = "botnet.mirai.scan-5f1c0a2e9b7d4c31";
-
-fn fixture() -> String {
-    let dev = |mac: &str,
-               ip: &str,
-               vendor: &str,
-               host: &str,
-               cat: &str,
-               risk: u32,
-               reasons: &str| {
-        format!(
-            r#"{{"type":"device","mac":"{mac}","ips":["{ip}"],"vendor":"{vendor}","hostnames":["{host}"],"category":"{cat}","model":null,"os":"Linux","confidence":0.82,"evidence":[{{"source":"dhcp","detail":"option 55 fingerprint 1,3,6,12,15,28,42","weight":0.6}},{{"source":"mdns","detail":"_{host}._tcp.local","weight":0.3}}],"services":["telnet/23","http/80"],"protocols":["dhcp","mdns","http"],"risk":{{"score":{risk},"reasons":[{reasons}]}},"first_seen":"2024-05-01T08:00:00Z","last_seen":"2024-05-01T11:40:00Z","packets":48211,"bytes":9120344}}"#
+/// The demo's data, exactly as `palisade demo --serve` loads it: the simulated home (seed 7)
+/// analysed by the sensor, as NDJSON device and alert events.
+fn demo_ndjson() -> (String, palisade_sensor::Report) {
+    let dir = std::env::temp_dir().join(format!("palisade-browser-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("demo.pcap");
+    std::fs::write(
+        &pcap,
+        palisade_sim::generate(&palisade_sim::SimConfig::default()),
+    )
+    .unwrap();
+    let o = palisade_sensor::analyze(
+        std::slice::from_ref(&pcap),
+        &palisade_sensor::AnalyzeOptions::default(),
+        Box::new(palisade_sensor::NullSink),
+        None,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut s = String::new();
+    for (kind, v) in o
+        .report
+        .devices
+        .iter()
+        .map(|d| ("device", serde_json::to_value(d).unwrap()))
+        .chain(
+            o.report
+                .alerts
+                .iter()
+                .map(|a| ("alert", serde_json::to_value(a).unwrap())),
         )
-    };
-    let mut s = [
-        dev(
-            MAC,
-            "192.168.1.23",
-            "Hikvision",
-            "porch-cam",
-            "camera",
-            92,
-            r#""telnet open with a default login","Mirai-style scanning seen""#,
-        ),
-        dev(
-            "aa:bb:cc:00:00:02",
-            "192.168.1.40",
-            "HP",
-            "office-printer",
-            "printer",
-            35,
-            r#""HTTP admin without TLS""#,
-        ),
-        dev(
-            "aa:bb:cc:00:00:03",
-            "192.168.1.51",
-            "TP-Link",
-            "kitchen-plug",
-            "smart_plug",
-            18,
-            r#""cloud-managed""#,
-        ),
-        dev(
-            "aa:bb:cc:00:00:04",
-            "192.168.1.60",
-            "Samsung",
-            "living-tv",
-            "tv",
-            22,
-            r#""UPnP exposed""#,
-        ),
-        dev(
-            "aa:bb:cc:00:00:05",
-            "192.168.1.77",
-            "Google",
-            "hall-speaker",
-            "speaker",
-            9,
-            "",
-        ),
-    ]
-    .join("\n");
-    s.push('\n');
-    s.push_str(&format!(
-        r#"{{"type":"alert","id":"{ALERT}","kind":"botnet.mirai.scan","severity":"high","device":"{MAC}","src":"192.168.1.23","dst":null,"first_seen":"2024-05-01T09:12:00Z","last_seen":"2024-05-01T11:30:00Z","count":412,"summary":"telnet SYN scan of 389 hosts with sequence number = destination address","evidence":{{"ports":[23,2323],"targets":389}},"mitre":["T1046"]}}
-{{"type":"alert","id":"cred.cleartext-01","kind":"cred.cleartext","severity":"medium","device":"aa:bb:cc:00:00:02","src":"192.168.1.40","dst":"192.168.1.10","first_seen":"2024-05-01T10:02:00Z","last_seen":"2024-05-01T10:05:00Z","count":2,"summary":"HTTP Basic credentials in cleartext","evidence":{{}},"mitre":["T1552"]}}
-"#
-    ));
-    s
+    {
+        let mut v = v;
+        v["type"] = kind.into();
+        s.push_str(&serde_json::to_string(&v).unwrap());
+        s.push('\n');
+    }
+    (s, o.report)
 }
 
 #[test]
@@ -137,8 +105,18 @@ fn console_login_overview_device_and_triage_in_chromium() {
     .unwrap();
     let one_time = hub.initial_admin_password.clone().unwrap();
     let store = hub.store();
-    let o = store.ingest_ndjson(&fixture()).unwrap();
-    assert_eq!(o.accepted, 7, "{:?}", o.rejected);
+    let (ndjson, report) = demo_ndjson();
+    let o = store.ingest_ndjson(&ndjson).unwrap();
+    assert!(o.rejected.is_empty(), "{:?}", o.rejected);
+    // The infected device: the demo's Mirai-infected camera, and its scan alert.
+    let scan = report
+        .alerts
+        .iter()
+        .find(|a| a.kind == "botnet.mirai.scan")
+        .expect("the demo has a Mirai scan");
+    let mac = scan.device.clone().expect("the scan names its device");
+    let alert_id = scan.id.clone();
+    let devices = report.devices.len().to_string();
     let scheme = hub.scheme();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -160,9 +138,10 @@ fn console_login_overview_device_and_triage_in_chromium() {
             "admin",
             &one_time,
             "a-new-password-for-the-test",
-            MAC,
-            ALERT,
+            &mac,
+            &alert_id,
             out_dir.to_str().unwrap(),
+            &devices,
         ])
         .env("NODE_PATH", &modules)
         .env("PALISADE_CHROMIUM", &chromium)
@@ -176,7 +155,7 @@ fn console_login_overview_device_and_triage_in_chromium() {
     );
     eprintln!("browser: {stdout}");
     // What the browser did, seen from the store.
-    let (alert, transitions) = store.alert(ALERT).unwrap().unwrap();
+    let (alert, transitions) = store.alert(&alert_id).unwrap().unwrap();
     assert_eq!(alert.state, TriageState::Acknowledged);
     assert_eq!(alert.state_user.as_deref(), Some("admin"));
     assert_eq!(alert.state_comment.as_deref(), Some("isolating the camera"));
