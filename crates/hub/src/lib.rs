@@ -59,6 +59,9 @@ pub struct HubConfig {
     pub retention_events_days: u32,
     /// Alerts not reported for this many days are deleted with their triage history; 0 keeps them.
     pub retention_alerts_days: u32,
+    /// In-process sensor: captures that appear in this folder are analysed and ingested
+    /// (`palisade serve --watch DIR`).
+    pub watch_dir: Option<PathBuf>,
 }
 
 impl Default for HubConfig {
@@ -73,6 +76,7 @@ impl Default for HubConfig {
             session_ttl_s: 8 * 3600,
             retention_events_days: 90,
             retention_alerts_days: 365,
+            watch_dir: None,
         }
     }
 }

@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Serve plain HTTP instead of HTTPS (loopback testing only).
     #[arg(long)]
     no_tls: bool,
+    /// In-process sensor: analyse every capture (pcap, pcapng, .gz) that appears in this folder
+    /// and ingest its devices and alerts (a file is taken once unmodified for 5 s).
+    #[arg(long)]
+    watch: Option<PathBuf>,
     /// Re-seal all stored secrets under a new key-encryption key, then exit.
     #[arg(long)]
     rotate_kek: bool,
@@ -70,6 +74,9 @@ fn config(args: &ServeArgs) -> Result<HubConfig> {
     if args.no_tls {
         cfg.tls = false;
     }
+    if let Some(w) = &args.watch {
+        cfg.watch_dir = Some(w.clone());
+    }
     Ok(cfg)
 }
 
@@ -81,7 +88,119 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let hub = Hub::prepare(&cfg)?;
+    if let Some(dir) = cfg.watch_dir.clone() {
+        if !dir.is_dir() {
+            bail!("--watch {}: not a directory", dir.display());
+        }
+        let store = hub.store();
+        let ledger = cfg.data_dir.join("watched-captures.tsv");
+        std::thread::Builder::new()
+            .name("palisade-watch".into())
+            .spawn(move || watch_folder(&dir, store.as_ref(), &ledger))
+            .context("starting the capture-folder sensor")?;
+    }
     run_hub(hub, None)
+}
+
+/// How long a capture must go unmodified before the watcher reads it.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Identity of a finished capture file: name, size and modification time.
+fn capture_key(p: &std::path::Path) -> Option<(String, u64)> {
+    let m = std::fs::metadata(p).ok()?;
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some((format!("{}\t{}\t{mtime}", p.display(), m.len()), m.len()))
+}
+
+/// The in-process sensor of `serve --watch`: polls `dir`, analyses each capture once its size is
+/// stable across two polls and unmodified for [`SETTLE`], and ingests the result. Files already ingested are listed in
+/// `ledger` (path, size, mtime), so a restart does not analyse them again; a changed file is
+/// analysed again, and ingest is idempotent by event id.
+fn watch_folder(
+    dir: &std::path::Path,
+    store: &dyn palisade_hub::store::Store,
+    ledger: &std::path::Path,
+) {
+    use std::collections::{HashMap, HashSet};
+    let mut done: HashSet<String> = std::fs::read_to_string(ledger)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut pending: HashMap<PathBuf, u64> = HashMap::new();
+    let is_capture = |p: &std::path::Path| {
+        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        [".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz"]
+            .iter()
+            .any(|e| n.ends_with(e))
+    };
+    loop {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| is_capture(p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        for f in files {
+            let Some((key, len)) = capture_key(&f) else {
+                continue;
+            };
+            if done.contains(&key) {
+                continue;
+            }
+            // Still being written while its size changes between polls or it was modified in
+            // the last few seconds (capture tools flush in bursts).
+            let settled = std::fs::metadata(&f)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= SETTLE);
+            if pending.insert(f.clone(), len) != Some(len) || !settled {
+                continue;
+            }
+            pending.remove(&f);
+            let o = palisade_sensor::analyze(
+                std::slice::from_ref(&f),
+                &palisade_sensor::AnalyzeOptions::default(),
+                Box::new(palisade_sensor::NullSink),
+                None,
+            );
+            let result = report_ndjson(&o.report)
+                .map_err(|e| e.to_string())
+                .and_then(|nd| store.ingest_ndjson(&nd).map_err(|e| e.to_string()));
+            match result {
+                Ok(out) => {
+                    use std::io::Write as _;
+                    if let Ok(mut l) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(ledger)
+                    {
+                        let _ = writeln!(l, "{key}");
+                    }
+                    eprintln!(
+                        "palisade: {}: {} packets, {} devices, {} alerts; {} events ingested",
+                        f.display(),
+                        o.report.summary.packets,
+                        o.report.devices.len(),
+                        o.report.alerts.len(),
+                        out.accepted
+                    );
+                    done.insert(key);
+                }
+                Err(e) => eprintln!("palisade: {}: not ingested: {e}", f.display()),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
 }
 
 fn run_hub(hub: Hub, seed: Option<String>) -> Result<ExitCode> {
