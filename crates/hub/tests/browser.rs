@@ -62,25 +62,7 @@ fn demo_ndjson() -> (String, palisade_sensor::Report) {
         None,
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let mut s = String::new();
-    for (kind, v) in o
-        .report
-        .devices
-        .iter()
-        .map(|d| ("device", serde_json::to_value(d).unwrap()))
-        .chain(
-            o.report
-                .alerts
-                .iter()
-                .map(|a| ("alert", serde_json::to_value(a).unwrap())),
-        )
-    {
-        let mut v = v;
-        v["type"] = kind.into();
-        s.push_str(&serde_json::to_string(&v).unwrap());
-        s.push('\n');
-    }
-    (s, o.report)
+    (o.report.device_and_alert_ndjson().unwrap(), o.report)
 }
 
 #[test]

@@ -305,21 +305,22 @@ impl SynSignature {
             return None;
         }
         let v6 = self.version == 6;
-        let mut candidates: Vec<(u32, bool)> = vec![(mss, false)];
-        if self.timestamp {
-            candidates.push((mss - 12, false));
-        }
-        candidates.extend([(1460, false), (1448, false)]);
-        if v6 {
-            candidates.extend([(1440, false), (1428, false)]);
-        }
-        candidates.extend([(mss + 40, true), (mss + self.header_len as u32, true)]);
-        if v6 {
-            candidates.push((mss + 60, true));
-        }
-        candidates.push((1500, true));
+        // p0f's order of divisors; `None` where a rule does not apply to this segment.
+        let candidates = [
+            Some((mss, false)),
+            self.timestamp.then(|| (mss - 12, false)),
+            Some((1460, false)),
+            Some((1448, false)),
+            v6.then_some((1440, false)),
+            v6.then_some((1428, false)),
+            Some((mss + 40, true)),
+            Some((mss + self.header_len as u32, true)),
+            v6.then_some((mss + 60, true)),
+            Some((1500, true)),
+        ];
         candidates
             .into_iter()
+            .flatten()
             .find(|(div, _)| win.is_multiple_of(*div))
             .map(|(div, mtu)| ((win / div) as u16, mtu))
     }

@@ -586,20 +586,7 @@ fn write_report(w: &mut dyn Write, report: &Report, format: Format) -> Result<()
             writeln!(w)?;
         }
         Format::Ndjson => {
-            for d in &report.devices {
-                let mut v = serde_json::to_value(d)?;
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("type".into(), "device".into());
-                }
-                writeln!(w, "{}", serde_json::to_string(&v)?)?;
-            }
-            for a in &report.alerts {
-                let mut v = serde_json::to_value(a)?;
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("type".into(), "alert".into());
-                }
-                writeln!(w, "{}", serde_json::to_string(&v)?)?;
-            }
+            w.write_all(report.device_and_alert_ndjson()?.as_bytes())?;
             let stats = serde_json::json!({
                 "type": "stats",
                 "palisade_version": report.palisade_version,

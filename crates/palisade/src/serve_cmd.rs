@@ -173,7 +173,9 @@ fn watch_folder(
                 Box::new(palisade_sensor::NullSink),
                 None,
             );
-            let result = report_ndjson(&o.report)
+            let result = o
+                .report
+                .device_and_alert_ndjson()
                 .map_err(|e| e.to_string())
                 .and_then(|nd| store.ingest_ndjson(&nd).map_err(|e| e.to_string()));
             match result {
@@ -244,24 +246,6 @@ fn run_hub(hub: Hub, seed: Option<String>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The report as `analyze --format ndjson` device and alert events.
-fn report_ndjson(report: &Report) -> Result<String> {
-    let mut s = String::new();
-    for d in &report.devices {
-        let mut v = serde_json::to_value(d)?;
-        v["type"] = "device".into();
-        s.push_str(&serde_json::to_string(&v)?);
-        s.push('\n');
-    }
-    for a in &report.alerts {
-        let mut v = serde_json::to_value(a)?;
-        v["type"] = "alert".into();
-        s.push_str(&serde_json::to_string(&v)?);
-        s.push('\n');
-    }
-    Ok(s)
-}
-
 /// `palisade demo --serve`: a fresh hub in a temporary data directory, loaded with the demo report.
 pub fn demo_serve(report: &Report) -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("palisade-demo-hub-{}", std::process::id()));
@@ -275,7 +259,7 @@ pub fn demo_serve(report: &Report) -> Result<ExitCode> {
         ..HubConfig::default()
     };
     let hub = Hub::prepare(&cfg)?;
-    run_hub(hub, Some(report_ndjson(report)?))
+    run_hub(hub, Some(report.device_and_alert_ndjson()?))
 }
 
 pub fn push(args: PushArgs) -> Result<ExitCode> {

@@ -14,6 +14,31 @@ pub struct Report {
     pub alerts: Vec<Alert>,
 }
 
+impl Report {
+    /// The device and alert events of `analyze --format ndjson`: one JSON object per line,
+    /// each with `"type": "device"` or `"type": "alert"` (what the hub ingests).
+    pub fn device_and_alert_ndjson(&self) -> serde_json::Result<String> {
+        let mut out = String::new();
+        let devices = self
+            .devices
+            .iter()
+            .map(|d| (serde_json::to_value(d), "device"));
+        let alerts = self
+            .alerts
+            .iter()
+            .map(|a| (serde_json::to_value(a), "alert"));
+        for (v, kind) in devices.chain(alerts) {
+            let mut v = v?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("type".into(), kind.into());
+            }
+            out.push_str(&serde_json::to_string(&v)?);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Warning {
     pub offset: u64,
