@@ -584,6 +584,69 @@ fn zeek_json_lines() {
 }
 
 #[test]
+fn zeek_csv_export() {
+    // The IoT-23 CSV layout: `-` written as an empty cell; a quoted cell may hold commas.
+    let text = "ts,uid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto,service,duration,orig_bytes,resp_bytes,conn_state,local_orig,local_resp,missed_bytes,history,orig_pkts,orig_ip_bytes,resp_pkts,resp_ip_bytes,tunnel_parents,label,detailed-label
+1547150790.793723,CGEJbl3R,192.168.1.199,59224,46.101.251.172,80,tcp,,3.081233,0,0,S0,,,0,S,3,180,0,0,,Malicious,C&C
+1547157068.286878,C2,192.168.1.199,38897,86.136.151.56,80,udp,\"dns,http\",300.802367,1744830458,0,S0,,,0,D,1305034,1781371410,0,0,,Malicious,DDoS
+1547150790.9,C3,192.168.1.199,1,10.0.0.1,2,tcp,,,,,S0,,,0,S,1,60,0,0,,Benign,
+1547150790.9,C4,192.168.1.199,1,10.0.0.1
+1547150790.9,C5,\"unterminated
+";
+    let (conns, errors) = parse_conn_log(text);
+    assert_eq!(conns.len(), 3, "{errors:?}");
+    assert_eq!(errors.len(), 2);
+    assert_eq!((errors[0].line, errors[1].line), (5, 6));
+    assert!(
+        errors[1].message.contains("unterminated"),
+        "{}",
+        errors[1].message
+    );
+    let c = &conns[0];
+    assert_eq!(c.flow.dst_port, 80);
+    assert_eq!(c.flow.end_ns - c.flow.start_ns, 3_081_233_000);
+    assert_eq!(
+        (c.flow.packets, c.flow.bytes, c.flow.rev_packets),
+        (3, 180, 0)
+    );
+    assert_eq!(c.detailed_label.as_deref(), Some("C&C"));
+    assert_eq!(conns[1].service.as_deref(), Some("dns,http"));
+    assert_eq!(conns[1].flow.packets, 1_305_034);
+    assert_eq!(conns[2].detailed_label, None);
+    assert_eq!(conns[2].flow.end_ns, conns[2].flow.start_ns);
+}
+
+#[test]
+fn iot23_csv_exports_read_whole() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/iot23/flows_csv");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: {} is absent", dir.display());
+        return;
+    };
+    let mut files = 0;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("csv") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let rows = text.lines().count() - 1;
+        let (conns, errors) = parse_conn_log(&text);
+        assert!(errors.is_empty(), "{}: {:?}", p.display(), errors.first());
+        assert_eq!(conns.len(), rows, "{}", p.display());
+        assert!(conns.iter().all(|c| c.label.is_some()));
+        files += 1;
+    }
+    assert!(
+        files >= 6,
+        "expected the six IoT-23 CSV exports, found {files}"
+    );
+}
+
+#[test]
 fn eve_event_types() {
     let alert = r#"{"timestamp":"2018-12-21T15:50:16.962094+0000","flow_id":1234,"event_type":"alert","src_ip":"192.168.1.195","src_port":48986,"dest_ip":"185.244.25.235","dest_port":6667,"proto":"TCP","ether":{"src_mac":"b8:27:eb:00:11:22","dest_mac":"00:11:22:33:44:55"},"alert":{"action":"allowed","gid":1,"signature_id":2027758,"rev":2,"signature":"ET TROJAN IRC C2","category":"A Network Trojan was detected","severity":1}}"#;
     let r = parse_line(alert, 1).unwrap().unwrap();

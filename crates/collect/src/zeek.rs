@@ -2,7 +2,9 @@
 //!
 //! IoT-23's `conn.log.labeled` files add `label` and `detailed-label` columns, and some of
 //! them separate the last three columns (and their header names) by runs of spaces rather
-//! than tabs; both layouts are read.
+//! than tabs; both layouts are read. The CSV form of the same columns (a header line
+//! starting `ts,uid,`, `-` written as an empty cell, RFC 4180 quoting), as the IoT-23
+//! `*-labeled.csv` exports use it, is read too.
 
 use std::borrow::Cow;
 
@@ -100,6 +102,8 @@ enum Layout {
         cols: Option<Box<Columns>>,
     },
     Json,
+    /// Comma-separated with a header line naming the Zeek columns.
+    Csv(Box<Columns>),
 }
 
 /// A streaming reader: feed it lines in order.
@@ -140,6 +144,14 @@ impl ZeekReader {
         if matches!(self.layout, Layout::Unknown) {
             self.layout = if line.starts_with('{') {
                 Layout::Json
+            } else if line.starts_with("ts,") {
+                let names = split_csv(line).map_err(e)?;
+                let cols = Columns::from_names(&names);
+                if cols.orig_h.is_none() || cols.resp_h.is_none() {
+                    return Err(e("CSV header without id.orig_h / id.resp_h columns".into()));
+                }
+                self.layout = Layout::Csv(Box::new(cols));
+                return Ok(None);
             } else {
                 Layout::Tsv {
                     sep: "\t".into(),
@@ -182,7 +194,47 @@ impl ZeekReader {
                 };
                 tsv_line(line, sep, unset, empty, cols).map(Some).map_err(e)
             }
+            Layout::Csv(cols) => {
+                let cells = split_csv(line).map_err(e)?;
+                conn_from_cells(&cells, "", "", cols).map(Some).map_err(e)
+            }
             Layout::Unknown => Ok(None),
+        }
+    }
+}
+
+/// Splits one CSV line (RFC 4180 quoting; a doubled quote inside a quoted cell is refused
+/// rather than copied, so every cell stays borrowed).
+fn split_csv(line: &str) -> Result<Vec<&str>, String> {
+    let mut cells = Vec::new();
+    let mut rest = line;
+    loop {
+        if let Some(q) = rest.strip_prefix('"') {
+            let end = q
+                .find('"')
+                .ok_or_else(|| format!("unterminated quote in cell {}", cells.len() + 1))?;
+            cells.push(&q[..end]);
+            let after = &q[end + 1..];
+            if after.is_empty() {
+                return Ok(cells);
+            }
+            rest = after.strip_prefix(',').ok_or_else(|| {
+                format!(
+                    "cell {}: a quoted cell must end at a comma (escaped quotes are not supported)",
+                    cells.len()
+                )
+            })?;
+        } else {
+            match rest.find(',') {
+                Some(i) => {
+                    cells.push(&rest[..i]);
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    cells.push(rest);
+                    return Ok(cells);
+                }
+            }
         }
     }
 }
@@ -209,9 +261,18 @@ fn tsv_line<'a>(
             })
             .collect();
     }
+    conn_from_cells(&cells, unset, empty, c)
+}
+
+fn conn_from_cells<'a>(
+    cells: &[&'a str],
+    unset: &str,
+    empty: &str,
+    c: &Columns,
+) -> Result<ZeekConn<'a>, String> {
     if cells.len() != c.names {
         return Err(format!(
-            "{} fields where the #fields header names {}",
+            "{} fields where the header names {}",
             cells.len(),
             c.names
         ));

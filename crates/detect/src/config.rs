@@ -19,7 +19,7 @@ pub struct DetectConfig {
     pub window_s: u64,
     /// Local hosts tracked by the host-level detector (fan-out, floods, scans). Beyond
     /// the cap the longest-idle hosts are evicted (their pending window evaluated first).
-    /// Default 4096 (about 2.4 KiB each, see `HostDetector::bytes_per_host`).
+    /// Default 4096 (about 5 KiB each at most, see `HostDetector::bytes_per_host`).
     pub max_hosts: usize,
     /// A local address enters the host table only after this many packets in the
     /// current window (counted in a count-min sketch), so floods of spoofed local
@@ -114,8 +114,9 @@ pub struct DetectConfig {
     /// Mirai binary C2: 2-byte keep-alives (00 00) needed after the 00 00 00 01 hello
     /// when no attack command was seen. Default 1.
     pub mirai_c2_min_keepalives: u32,
-    /// Beaconing (`botnet.c2`): connection starts (SYNs from new source ports) from one
-    /// local device to one remote endpoint needed to judge periodicity. Default 8.
+    /// Beaconing (`botnet.c2`): connection starts (TCP: SYNs from new source ports; UDP:
+    /// datagram bursts after at least 1 s of silence) from one local device to one remote
+    /// endpoint needed to judge periodicity. Default 8.
     pub beacon_min_connections: u32,
     /// Largest jitter (standard deviation / mean of the intervals) of a beacon. Default 0.1.
     pub beacon_max_jitter: f64,
@@ -123,8 +124,8 @@ pub struct DetectConfig {
     /// Defaults 5 and 3600.
     pub beacon_min_period_s: u64,
     pub beacon_max_period_s: u64,
-    /// Remote endpoints tracked per local device for beaconing (least recently used
-    /// replaced). Default 8.
+    /// Remote endpoints tracked per local device for beaconing, for TCP and for UDP each
+    /// (least recently used replaced). Default 8.
     pub beacon_slots: usize,
     /// Remote addresses remembered for the "contacted by one local device only" (rare
     /// destination) test. Default 8192.

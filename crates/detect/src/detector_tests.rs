@@ -368,6 +368,70 @@ fn tls_modern_handshakes_are_not_weak() {
     assert!(of_kind(&a, "tls.weak").is_empty(), "{a:#?}");
 }
 
+#[test]
+fn tls_expired_and_not_yet_valid_device_certificates() {
+    let year = 365 * 86_400;
+    let t0 = (T0 / SEC) as u64;
+    // Issued a year before the handshakes (valid 90 days): expired. Issued a year after
+    // them: not yet valid. A CA-issued current one and an expired one on a remote server:
+    // nothing.
+    let expired =
+        payload::tls_server_flight(7, 0x0303, 0xc02f, Some(("nvr.local", false)), t0 - year);
+    let future =
+        payload::tls_server_flight(8, 0x0303, 0xc02f, Some(("plug.local", true)), t0 + year);
+    let current = payload::tls_server_flight(9, 0x0303, 0xc02f, Some(("hub.local", false)), t0);
+    let remote_expired =
+        payload::tls_server_flight(10, 0x0303, 0xc02f, Some(("old.example", false)), t0 - year);
+    let a = tls_alerts(&[
+        (PLUG, CAM, 443, false, expired.clone()),
+        (PLUG, CAM, 443, false, expired),
+        (CAM, PLUG, 8443, false, future),
+        (PLUG, CAM, 8443, false, current),
+        (CAM, [52, 1, 2, 3], 443, false, remote_expired),
+    ]);
+    let weak = of_kind(&a, "tls.weak");
+    let by_reason = |prefix: &str| {
+        weak.iter()
+            .filter(|w| {
+                w.evidence["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with(prefix))
+            })
+            .collect::<Vec<_>>()
+    };
+    let exp = by_reason("device service presents an expired certificate");
+    assert_eq!(exp.len(), 1, "{weak:#?}");
+    assert_eq!(exp[0].evidence["subject_cn"], "nvr.local");
+    assert_eq!(exp[0].evidence["server"], "192.168.1.30:443");
+    assert_eq!(exp[0].count, 2, "the repeat is counted");
+    let reason = exp[0].evidence["reason"].as_str().unwrap_or_default();
+    // valid from ~395 days before until ~305 days before the handshake
+    let days: i64 = reason
+        .split("(expired ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(-1);
+    assert!((270..=306).contains(&days), "{reason}");
+    assert!(
+        exp[0].evidence["not_after"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2023-01-")),
+        "{:?}",
+        exp[0].evidence
+    );
+    let fut = by_reason("device service presents a certificate that is not yet valid");
+    assert_eq!(fut.len(), 1, "{weak:#?}");
+    assert_eq!(fut[0].evidence["subject_cn"], "plug.local");
+    assert_eq!(fut[0].evidence["self_signed"], true);
+    // the future one is also self-signed: its own finding
+    assert_eq!(
+        by_reason("device service presents a self-signed certificate").len(),
+        1
+    );
+    assert_eq!(weak.len(), 3, "{weak:#?}");
+}
+
 // ------------------------------------------------------------------------ host rules
 
 fn tcp(
@@ -596,6 +660,123 @@ fn beaconing_to_a_rare_endpoint_is_c2() {
     let period = c.evidence["period_s"].as_f64().unwrap();
     assert!((29.0..31.0).contains(&period), "{period}");
     assert_eq!(c.count, 14, "every connection start counted once: {c:#?}");
+}
+
+/// UDP datagrams from `src` to `dst:port` at `times` (ns after T0), `burst` each 20 ms apart.
+fn udp_bursts(
+    mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    port: u16,
+    times: &[i64],
+    burst: i64,
+) -> Vec<(i64, Vec<u8>, u32)> {
+    let mut v = Vec::new();
+    for &t in times {
+        for k in 0..burst {
+            let f = build::eth_ipv4_udp(
+                mac,
+                GW_MAC,
+                &Ip4::new(src, dst, 64),
+                40000,
+                port,
+                b"\x01hello",
+            );
+            v.push((T0 + t + k * 20_000_000, f, 60));
+        }
+    }
+    v
+}
+
+#[test]
+fn udp_beaconing_to_a_rare_endpoint_is_c2() {
+    let c2 = [198, 51, 100, 9];
+    // a 3-datagram check-in every 45 s, jitter within ±0.4 s
+    let times: Vec<i64> = (0..12)
+        .map(|i| 3 * SEC + i * 45 * SEC + ((i * 7919) % 800 - 400) * SEC / 1000)
+        .collect();
+    let mut frames = camera_baseline(600);
+    frames.extend(udp_bursts(CAM_MAC, CAM, c2, 7777, &times, 3));
+    frames.sort_by_key(|f| f.0);
+    let a = host_run(&frames, DetectConfig::default());
+    let c = of_kind(&a, "botnet.c2");
+    assert_eq!(c.len(), 1, "{a:#?}");
+    let c = c[0];
+    assert_eq!(c.dst.as_deref(), Some("198.51.100.9"));
+    assert_eq!(c.evidence["c2_server"], "198.51.100.9:7777");
+    assert_eq!(c.evidence["transport"], "udp");
+    let period = c.evidence["period_s"].as_f64().unwrap_or_default();
+    assert!((44.0..46.0).contains(&period), "{period}");
+    assert_eq!(
+        c.count, 12,
+        "each burst counted once, not each datagram: {c:#?}"
+    );
+}
+
+#[test]
+fn periodic_but_benign_udp_is_not_a_beacon() {
+    let every =
+        |period_s: i64, n: i64| -> Vec<i64> { (0..n).map(|i| i * period_s * SEC).collect() };
+    let mut frames = camera_baseline(600);
+    // STUN keep-alives of a P2P camera and NAT-T keep-alives: ordinary.
+    frames.extend(udp_bursts(
+        CAM_MAC,
+        CAM,
+        [198, 51, 100, 20],
+        3478,
+        &every(20, 25),
+        1,
+    ));
+    frames.extend(udp_bursts(
+        CAM_MAC,
+        CAM,
+        [198, 51, 100, 21],
+        4500,
+        &every(20, 25),
+        1,
+    ));
+    // A continuous stream (one datagram every 20 ms for 30 s) is one burst.
+    frames.extend(udp_bursts(
+        CAM_MAC,
+        CAM,
+        [198, 51, 100, 22],
+        9000,
+        &[0],
+        1500,
+    ));
+    // Irregular datagrams to a rare port.
+    let irregular: Vec<i64> = [0, 7, 55, 61, 140, 152, 260, 300, 333, 480, 500, 640]
+        .iter()
+        .map(|s| s * SEC)
+        .collect();
+    frames.extend(udp_bursts(
+        CAM_MAC,
+        CAM,
+        [198, 51, 100, 23],
+        7777,
+        &irregular,
+        1,
+    ));
+    // Periodic, but two local devices talk to it.
+    frames.extend(udp_bursts(
+        CAM_MAC,
+        CAM,
+        [198, 51, 100, 24],
+        6000,
+        &every(30, 14),
+        1,
+    ));
+    frames.extend(udp_bursts(
+        PLUG_MAC,
+        PLUG,
+        [198, 51, 100, 24],
+        6000,
+        &every(30, 14),
+        1,
+    ));
+    frames.sort_by_key(|f| f.0);
+    let a = host_run(&frames, DetectConfig::default());
+    assert!(of_kind(&a, "botnet.c2").is_empty(), "{a:#?}");
 }
 
 #[test]
@@ -845,7 +1026,7 @@ proptest::proptest! {
         let mut tls = vec![0x16, 0x03];
         tls.extend_from_slice(&bytes);
         let _ = crate::tls::client_hello(&tls);
-        let _ = crate::tls::server_flight(&tls, true);
+        let _ = crate::tls::server_flight(&tls, true, 1_700_000_000);
         let cfg = DetectConfig::default();
         let mut det = crate::dns::DnsDetector::default();
         for answer in [false, true] {

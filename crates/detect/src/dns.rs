@@ -108,6 +108,7 @@ impl DnsDetector {
         );
         f.evidence = json!({
             "registered_domain": reg,
+            "suffix_list": crate::psl::active().source,
             "resolver": ip(&resolver).to_string(),
             "first_query": shown,
             "qtype": q.qtype,
@@ -158,27 +159,11 @@ fn ignored_name(name: &str) -> bool {
         .any(|s| name.ends_with(s))
 }
 
-/// The registered domain (eTLD+1), approximated without the public suffix list: the last
-/// two labels, or three under a two-letter country code with a generic second level
-/// (`example.co.uk`).
+/// The registered domain (eTLD+1) by the Public Suffix List in use
+/// ([`crate::psl::active`]: the knowledge-pack or Debian copy of the full list, else a
+/// built-in set of common multi-label suffixes). `name`: lower case, no trailing dot.
 pub fn registered_domain(name: &str) -> &str {
-    let labels: Vec<&str> = name.rsplitn(4, '.').collect();
-    let n = if labels.len() >= 3
-        && labels[0].len() == 2
-        && [
-            "co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go",
-        ]
-        .contains(&labels[1])
-    {
-        3
-    } else {
-        2
-    };
-    if labels.len() <= n {
-        return name;
-    }
-    let keep: usize = labels[..n].iter().map(|l| l.len()).sum::<usize>() + n - 1;
-    &name[name.len() - keep..]
+    crate::psl::active().registrable(name)
 }
 
 /// Shannon entropy in bits per character.

@@ -220,6 +220,8 @@ pub struct FlowDetector {
     /// `tls.weak` findings already reported, counted here on repeats so a device's every
     /// handshake does not build a finding (bounded: flushed into the aggregator when full).
     tls_seen: rustc_hash::FxHashMap<u64, TlsRepeat>,
+    /// Verdicts on recent ClientHellos (devices repeat the same hello all day).
+    hello_memo: crate::tls::HelloMemo,
     tracked: usize,
     pub counters: FlowCounters,
 }
@@ -303,6 +305,23 @@ fn starts_with_ci(b: &[u8], p: &[u8]) -> bool {
     b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p)
 }
 
+/// Whether `needle` (lower-case ASCII, starting with a letter) occurs in `hay`, ignoring
+/// ASCII case. Screens on the first byte so most positions cost one compare (every
+/// HTTP request head is scanned for credentials).
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let last_start = hay.len() - needle.len();
+    hay[..=last_start]
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c | 0x20 == first && hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+}
+
 impl FlowDetector {
     pub fn new(cfg: DetectConfig) -> Self {
         FlowDetector {
@@ -310,6 +329,7 @@ impl FlowDetector {
             dns: crate::dnsmemo::DnsMemo::new(4096),
             dns_det: crate::dns::DnsDetector::default(),
             tls_seen: rustc_hash::FxHashMap::default(),
+            hello_memo: crate::tls::HelloMemo::default(),
             tracked: 0,
             counters: FlowCounters::default(),
             cfg,
@@ -341,10 +361,7 @@ impl FlowDetector {
             }
             if palisade_proto::http::looks_like_request(b) {
                 let head = &b[..b.len().min(4096)];
-                if head
-                    .windows(15)
-                    .any(|w| w.eq_ignore_ascii_case(b"authorization: "))
-                {
+                if contains_ci(head, b"authorization: ") {
                     return Some(Proto::Http);
                 }
                 return None;
@@ -810,9 +827,9 @@ impl FlowDetector {
         use crate::sketch::{hash_addr, mix64};
         let local_server = is_local(&p.server);
         let found = if p.to_server {
-            crate::tls::client_hello(p.payload)
+            self.hello_memo.client_hello(p.payload)
         } else {
-            crate::tls::server_flight(p.payload, local_server)
+            crate::tls::server_flight(p.payload, local_server, p.ts.div_euclid(1_000_000_000))
         };
         for w in found {
             // The device at fault: the server for what the server chose (when it is a
@@ -1194,6 +1211,29 @@ impl FlowDetector {
                 }
                 self.agg.add(f);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod contains_ci_tests {
+    use super::contains_ci;
+
+    #[test]
+    fn matches_the_windowed_search() {
+        let n = b"authorization: ";
+        let naive = |h: &[u8]| h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        for h in [
+            &b""[..],
+            b"authorization:",
+            b"Authorization: Basic x",
+            b"GET / HTTP/1.1\r\nAUTHORIZATION: x\r\n",
+            b"GET / HTTP/1.1\r\nProxy-Authorization: x",
+            b"aaaaaaaaaaaaaaauthorization: ",
+            b"GET /authorization HTTP/1.1",
+            b"\xc1uthorization: ",
+        ] {
+            assert_eq!(contains_ci(h, n), naive(h), "{h:?}");
         }
     }
 }

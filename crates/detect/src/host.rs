@@ -25,7 +25,7 @@ use serde_json::json;
 
 use crate::alert::{Aggregator, Finding, Kind, Mac};
 use crate::config::DetectConfig;
-use crate::net::{Addr, addr_from_v4, ip, is_group, is_local, v4_of};
+use crate::net::{Addr, addr_from_v4, ip, is_local, local_device_and_group, v4_of};
 use crate::sketch::{CountMin, Hll, hash_addr, mix64};
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
@@ -195,7 +195,7 @@ struct Host {
     episodes: Vec<Episode>,
     /// First packet time of this host in the table (baseline learning starts here).
     born: i64,
-    /// Learnt behaviour and beacon candidates; allocated on the first outbound SYN.
+    /// Learnt behaviour and beacon candidates; allocated on the first outbound SYN or remote datagram.
     learn: Option<Box<Learn>>,
 }
 
@@ -220,6 +220,10 @@ struct Learn {
 struct Beacon {
     dst: Addr,
     port: u16,
+    /// UDP datagram bursts rather than TCP connection starts.
+    udp: bool,
+    /// Last datagram time (UDP: a new burst starts after `UDP_BURST_GAP_NS` of silence).
+    last_seen: i64,
     last_sport: u16,
     first_start: i64,
     last_start: i64,
@@ -231,6 +235,17 @@ struct Beacon {
 }
 
 const BEACON_RING: usize = 16;
+
+/// Silence after which the next UDP datagram to an endpoint starts a new burst (a
+/// beacon's check-in; datagrams closer together belong to one exchange).
+const UDP_BURST_GAP_NS: i64 = 1_000_000_000;
+
+/// UDP ports where periodic datagrams to one remote server are ordinary keep-alives:
+/// STUN/TURN (P2P cameras), IKE / IPsec NAT-T, and the ports of `common_service_port`
+/// (DNS, NTP, QUIC, …).
+fn udp_keepalive_port(p: u16) -> bool {
+    common_service_port(p) || matches!(p, 500 | 3478 | 3479 | 4500 | 5349 | 19302..=19309)
+}
 
 /// Ports where a periodic connection is a normal cloud keep-alive or poll (web, MQTT,
 /// push, mail, NTP, DNS): never called a beacon on their own.
@@ -305,6 +320,9 @@ pub struct HostDetector {
     /// Remote address -> the local host that contacted it first, and whether others
     /// did too (rare-destination test of beaconing). Cleared when full.
     dest_fanin: FxMap<Addr, (Addr, bool)>,
+    /// The two most recently looked-up hosts and their table index (a conversation's
+    /// packets alternate between its two ends); emptied on eviction.
+    recent: [Option<(Addr, u32)>; 2],
     pub counters: HostCounters,
 }
 
@@ -339,6 +357,7 @@ impl HostDetector {
             free: Vec::new(),
             agg: Aggregator::new(cfg.max_alerts, cfg.evidence_list_max),
             dest_fanin: FxMap::default(),
+            recent: [None; 2],
             counters: HostCounters::default(),
             cfg,
         }
@@ -350,14 +369,14 @@ impl HostDetector {
     }
 
     /// Bytes of state per tracked host at most, for documentation: the slots plus the
-    /// learnt baseline and beacon candidates (with the default 8 beacon slots).
+    /// learnt baseline and beacon candidates (with the default 8 TCP and 8 UDP beacon slots).
     pub fn bytes_per_host() -> usize {
         std::mem::size_of::<Host>()
             + 2 * std::mem::size_of::<Slot>()
             + 32
             + std::mem::size_of::<Learn>()
             + 2 * BASELINE_SET * 4
-            + 8 * std::mem::size_of::<Beacon>()
+            + 16 * std::mem::size_of::<Beacon>()
     }
 
     /// Remote destinations remembered for the rare-destination test (never above
@@ -375,12 +394,12 @@ impl HostDetector {
             _ => return,
         };
         self.counters.packets += 1;
-        let src_local = is_local(&src) && !is_group(&src);
-        let dst_local = is_local(&dst) && !is_group(&dst);
+        let (src_local, _) = local_device_and_group(&src);
+        let (dst_local, dst_group) = local_device_and_group(&dst);
         if !src_local && !dst_local {
             return;
         }
-        let pk = Pkt::classify(d, proto, &dst, wire_len);
+        let pk = Pkt::classify(d, proto, dst_group, &dst, wire_len);
         let slot = ts.div_euclid(self.slot_ns);
         if slot != self.cms_slot {
             self.cms.clear();
@@ -388,7 +407,10 @@ impl HostDetector {
         }
         // Every local source counts for the rare-destination test, tracked or not.
         let remote_syn = src_local && pk.syn() && !dst_local && !pk.dst_group;
-        let rare = remote_syn && note_destination(&mut self.dest_fanin, &self.cfg, &dst, &src);
+        let remote_udp =
+            src_local && pk.udp && !dst_local && !pk.dst_group && !udp_keepalive_port(pk.dport);
+        let rare = (remote_syn || remote_udp)
+            && note_destination(&mut self.dest_fanin, &self.cfg, &dst, &src);
         if src_local
             && let Some(i) = self.host(src, ts, slot)
             && let Some(h) = self.hosts[i].as_mut()
@@ -397,7 +419,9 @@ impl HostDetector {
                 h.mac = d.src_mac;
             }
             outbound(&self.cfg, h, &pk, &dst, dst_local, d.dst_mac, ts);
-            if remote_syn && let Some(f) = beacon(&self.cfg, h, &pk, &dst, rare, ts) {
+            if (remote_syn || remote_udp)
+                && let Some(f) = beacon(&self.cfg, h, &pk, &dst, rare, ts)
+            {
                 self.agg.add(f);
             }
         }
@@ -415,14 +439,25 @@ impl HostDetector {
     /// Finds (or admits) the host entry and rolls its slot.
     #[inline]
     fn host(&mut self, a: Addr, ts: i64, slot: i64) -> Option<usize> {
-        let i = match self.map.get(&a) {
-            Some(&i) => i as usize,
-            None => {
-                let est = self.cms.add(hash_addr(&a));
-                if est < self.cfg.admit_packets {
-                    return None;
-                }
-                self.admit(a, ts, slot)?
+        let i = match self.recent {
+            [Some((r, i)), _] if r == a => i as usize,
+            [r0, Some((r, i))] if r == a => {
+                self.recent = [Some((r, i)), r0];
+                i as usize
+            }
+            _ => {
+                let i = match self.map.get(&a) {
+                    Some(&i) => i as usize,
+                    None => {
+                        let est = self.cms.add(hash_addr(&a));
+                        if est < self.cfg.admit_packets {
+                            return None;
+                        }
+                        self.admit(a, ts, slot)?
+                    }
+                };
+                self.recent = [Some((a, i as u32)), self.recent[0]];
+                i
             }
         };
         let needs_roll = self.hosts[i].as_ref().is_some_and(|h| slot > h.slot_idx);
@@ -494,6 +529,7 @@ impl HostDetector {
             .collect();
         idle.sort_unstable();
         let n = (idle.len() / 8).max(1);
+        self.recent = [None; 2];
         for &(_, a, i) in idle.iter().take(n) {
             self.map.remove(&a);
             if let Some(mut h) = self.hosts[i as usize].take() {
@@ -566,10 +602,10 @@ struct Pkt {
 
 impl Pkt {
     #[inline]
-    fn classify(d: &Decoded<'_>, proto: u8, dst: &Addr, wire: u32) -> Pkt {
+    fn classify(d: &Decoded<'_>, proto: u8, dst_group: bool, dst: &Addr, wire: u32) -> Pkt {
         let mut p = Pkt {
             wire,
-            dst_group: is_group(dst),
+            dst_group,
             payload: !d.payload.is_empty(),
             ..Pkt::default()
         };
@@ -652,17 +688,20 @@ fn beacon(
     ts: i64,
 ) -> Option<Finding> {
     let slots = cfg.beacon_slots.clamp(1, 64);
+    let udp = p.udp;
     let learn = h.learn.get_or_insert_with(Box::default);
     let i = match learn
         .beacons
         .iter()
-        .position(|b| b.dst == *dst && b.port == p.dport)
+        .position(|b| b.dst == *dst && b.port == p.dport && b.udp == udp)
     {
         Some(i) => i,
         None => {
             let b = Beacon {
                 dst: *dst,
                 port: p.dport,
+                udp,
+                last_seen: ts,
                 last_sport: p.sport,
                 first_start: ts,
                 last_start: ts,
@@ -671,16 +710,29 @@ fn beacon(
                 n_intervals: 0,
                 reported_at: 0,
             };
-            if learn.beacons.len() < slots {
+            // TCP and UDP candidates have `slots` entries each, so datagrams never
+            // push out connection candidates.
+            if learn.beacons.iter().filter(|b| b.udp == udp).count() < slots {
                 learn.beacons.push(b);
-            } else if let Some(old) = learn.beacons.iter_mut().min_by_key(|b| b.last_start) {
+            } else if let Some(old) = learn
+                .beacons
+                .iter_mut()
+                .filter(|b| b.udp == udp)
+                .min_by_key(|b| b.last_start)
+            {
                 *old = b; // least recently used
             }
             return None;
         }
     };
     let b = &mut learn.beacons[i];
-    if b.last_sport == p.sport {
+    if udp {
+        let quiet = ts - b.last_seen;
+        b.last_seen = b.last_seen.max(ts);
+        if quiet < UDP_BURST_GAP_NS {
+            return None; // the same burst
+        }
+    } else if b.last_sport == p.sport {
         return None; // a retransmitted SYN, not a new connection
     }
     let gap_ms = ((ts - b.last_start).max(0) / 1_000_000).min(u32::MAX as i64) as u32;
@@ -715,11 +767,33 @@ fn beacon(
     b.reported_at = b.starts;
     let device = h.mac.filter(|m| m[0] & 1 == 0);
     let server = crate::net::endpoint(dst, b.port);
-    let mut f = Finding::new(Kind::C2, format!("beacon|{server}"), device, b.first_start);
+    let mut f = Finding::new(Kind::C2, beacon_key(b.udp, &server), device, b.first_start);
     f.last_ns = ts;
     f.count = b.starts as u64;
     f.src = Some(ip(&h.addr));
     f.dst = Some(ip(dst));
+    if b.udp {
+        f.summary = format!(
+            "{} beacons to {server}/udp: {} datagram bursts every {:.1} s (jitter {:.0}%), no other local device contacts it",
+            ip(&h.addr),
+            b.starts,
+            median,
+            jitter * 100.0
+        );
+        f.evidence = json!({
+            "protocol": "beacon-udp",
+            "c2_server": server,
+            "transport": "udp",
+            "client": ip(&h.addr).to_string(),
+            "bursts": b.starts,
+            "period_s": (median * 100.0).round() / 100.0,
+            "jitter_mad_over_median": (jitter * 1000.0).round() / 1000.0,
+            "intervals_s": iv.iter().map(|&x| (x as f64 / 100.0).round() / 10.0).collect::<Vec<_>>(),
+            "rare_destination": "contacted by this device only",
+            "rule": "periodic UDP datagram bursts (after >= 1 s of silence) with low jitter to a remote endpoint on a port other than DNS/NTP/QUIC/STUN/IPsec",
+        });
+        return Some(f);
+    }
     f.summary = format!(
         "{} beacons to {server}: {} connections every {:.1} s (jitter {:.0}%), no other local device contacts it",
         ip(&h.addr),
@@ -1530,6 +1604,15 @@ fn evaluate(cfg: &DetectConfig, slot_ns: i64, h: &mut Host, agg: &mut Aggregator
 }
 
 /// Adds the connections of reported beacons made since their report to the alert.
+/// Aggregation key of a beaconing finding (TCP keys unchanged from before UDP).
+fn beacon_key(udp: bool, server: &str) -> String {
+    if udp {
+        format!("beacon-udp|{server}")
+    } else {
+        format!("beacon|{server}")
+    }
+}
+
 fn beacon_tail(agg: &mut Aggregator, h: &mut Host) {
     let device = h.mac.filter(|m| m[0] & 1 == 0);
     let Some(l) = h.learn.as_mut() else { return };
@@ -1538,7 +1621,7 @@ fn beacon_tail(agg: &mut Aggregator, h: &mut Host) {
             continue;
         }
         let server = crate::net::endpoint(&b.dst, b.port);
-        let mut f = Finding::new(Kind::C2, format!("beacon|{server}"), device, i64::MAX);
+        let mut f = Finding::new(Kind::C2, beacon_key(b.udp, &server), device, i64::MAX);
         f.last_ns = b.last_start;
         f.count = (b.starts - b.reported_at) as u64;
         f.evidence = serde_json::Value::Object(serde_json::Map::new());

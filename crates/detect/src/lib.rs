@@ -32,6 +32,7 @@ pub mod eval;
 pub mod flow;
 pub mod host;
 pub mod net;
+pub mod psl;
 pub mod sketch;
 pub mod tls;
 

@@ -40,6 +40,27 @@ pub fn is_group(a: &Addr) -> bool {
     }
 }
 
+/// `(is_local(a) && !is_group(a), is_group(a))` with one look at the address (the
+/// host detector asks this twice per packet).
+#[inline]
+pub fn local_device_and_group(a: &Addr) -> (bool, bool) {
+    if a[..10] == [0u8; 10] && a[10] == 0xff && a[11] == 0xff {
+        let o = [a[12], a[13], a[14], a[15]];
+        let group = o[0] >= 224 || o[3] == 255 && o[0] != 0 || o == [0, 0, 0, 0];
+        let local = o[0] == 10
+            || (o[0] == 172 && (o[1] & 0xf0) == 16)
+            || (o[0] == 192 && o[1] == 168)
+            || (o[0] == 169 && o[1] == 254)
+            || (o[0] == 100 && (o[1] & 0xc0) == 64)
+            || o[0] == 127;
+        (local && !group, group)
+    } else {
+        let group = a[0] == 0xff || a.iter().all(|&b| b == 0);
+        let local = (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+        (local && !group, group)
+    }
+}
+
 pub fn ip(a: &Addr) -> IpAddr {
     addr_to_ip(a)
 }
@@ -97,6 +118,29 @@ mod tests {
         assert!(is_group(&addr_from_v4([192, 168, 1, 255])));
         assert!(!is_group(&addr_from_v4([192, 168, 1, 7])));
         assert_eq!(v4_of(&addr_from_v4([1, 2, 3, 4])), Some([1, 2, 3, 4]));
+        let mut v6 = [0u8; 16];
+        v6[0] = 0x20;
+        let mut ula = [0u8; 16];
+        ula[0] = 0xfd;
+        for a in [
+            addr_from_v4([192, 168, 1, 5]),
+            addr_from_v4([192, 168, 1, 255]),
+            addr_from_v4([8, 8, 8, 8]),
+            addr_from_v4([0, 0, 0, 0]),
+            addr_from_v4([224, 0, 0, 251]),
+            addr_from_v4([10, 0, 0, 255]),
+            ll,
+            v6,
+            ula,
+            [0u8; 16],
+            [0xff; 16],
+        ] {
+            assert_eq!(
+                local_device_and_group(&a),
+                (is_local(&a) && !is_group(&a), is_group(&a)),
+                "{a:?}"
+            );
+        }
         assert_eq!(ascii(b"ab\x00c", 10), "ab.c");
         assert_eq!(hex(&[0, 255, 16], 2), "00ff");
     }

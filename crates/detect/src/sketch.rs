@@ -25,6 +25,11 @@ pub fn hash_addr(a: &[u8; 16]) -> u64 {
 pub struct CountMin {
     width: usize,
     rows: Vec<u16>,
+    /// Hashes added since the last clear, while few (at most `width / 8`): clearing
+    /// then zeroes only their cells instead of the whole table (quiet slots are the
+    /// common case, and a full clear per slot dominated the detectors' cost).
+    touched: Vec<u64>,
+    touched_overflow: bool,
 }
 
 const CMS_ROWS: usize = 4;
@@ -35,12 +40,26 @@ impl CountMin {
         CountMin {
             width,
             rows: vec![0; width * CMS_ROWS],
+            touched: Vec::new(),
+            touched_overflow: false,
         }
+    }
+
+    fn touched_cap(&self) -> usize {
+        self.width / 8
     }
 
     /// Adds one and returns the new estimate (minimum over the rows).
     #[inline]
     pub fn add(&mut self, h: u64) -> u32 {
+        if !self.touched_overflow {
+            if self.touched.len() < self.touched_cap() {
+                self.touched.push(h);
+            } else {
+                self.touched_overflow = true;
+                self.touched = Vec::new();
+            }
+        }
         let mask = self.width - 1;
         let mut est = u32::MAX;
         for r in 0..CMS_ROWS {
@@ -54,9 +73,26 @@ impl CountMin {
     }
 
     pub fn clear(&mut self) {
-        self.rows.fill(0);
+        if self.touched_overflow {
+            self.rows.fill(0);
+            self.touched_overflow = false;
+        } else {
+            let mask = self.width - 1;
+            for &h in &self.touched {
+                for r in 0..CMS_ROWS {
+                    if let Some(c) = self
+                        .rows
+                        .get_mut(r * self.width + ((h >> (r * 16)) as usize & mask))
+                    {
+                        *c = 0;
+                    }
+                }
+            }
+        }
+        self.touched.clear();
     }
 
+    /// Bytes of the counter table (the touched-hash list adds at most `width` bytes).
     pub fn bytes(&self) -> usize {
         self.rows.len() * 2
     }
@@ -168,5 +204,23 @@ mod tests {
         }
         assert_eq!(c.add(mix64(9)), u16::MAX as u32);
         assert_eq!(c.bytes(), 256 * 4 * 2);
+    }
+
+    #[test]
+    fn cms_clear_is_complete_both_ways() {
+        // Few hashes (sparse clear) and many (full clear): afterwards every count is 1.
+        for n in [3u64, 31, 32, 33, 5000] {
+            let mut c = CountMin::new(256);
+            for i in 0..n {
+                c.add(mix64(i));
+                c.add(mix64(i));
+            }
+            c.clear();
+            assert!(c.rows.iter().all(|&x| x == 0), "n={n}");
+            for i in 0..n {
+                assert_eq!(c.add(mix64(i)), 1, "n={n} i={i}");
+                c.clear();
+            }
+        }
     }
 }

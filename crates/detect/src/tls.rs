@@ -6,8 +6,9 @@
 //!
 //! Stateless: every handshake record is judged on its own, so no per-flow state is kept.
 //! Certificates are only seen when the leaf certificate fits in the segment that carries
-//! the Certificate message; expiry dates are not checked (the parser does not expose
-//! them).
+//! the Certificate message. A leaf whose validity period (notBefore..notAfter) does not
+//! contain the packet time is reported as expired / not yet valid (packet time, never
+//! the wall clock).
 
 use palisade_proto::tls;
 
@@ -113,6 +114,13 @@ enum Detail {
         family: &'static str,
     },
     SelfSigned(tls::CertSummary),
+    /// The leaf's validity period does not contain the packet time.
+    Validity {
+        leaf: tls::CertSummary,
+        not_before: i64,
+        not_after: i64,
+        packet_time: i64,
+    },
 }
 
 impl Weakness {
@@ -131,6 +139,27 @@ impl Weakness {
                 format!("server selected a {family} cipher suite")
             }
             Detail::SelfSigned(_) => "device service presents a self-signed certificate".into(),
+            Detail::Validity {
+                not_before,
+                not_after,
+                packet_time,
+                ..
+            } => {
+                if packet_time > not_after {
+                    format!(
+                        "device service presents an expired certificate (expired {} days before the handshake)",
+                        packet_time.saturating_sub(*not_after) / 86_400
+                    )
+                } else {
+                    format!(
+                        "device service presents a certificate that is not yet valid (valid {} days after the handshake)",
+                        not_before
+                            .saturating_sub(*packet_time)
+                            .saturating_add(86_399)
+                            / 86_400
+                    )
+                }
+            }
         }
     }
 
@@ -169,6 +198,20 @@ impl Weakness {
                 "subject_o": leaf.subject_o,
                 "issuer_cn": leaf.issuer_cn,
             }),
+            Detail::Validity {
+                leaf,
+                not_before,
+                not_after,
+                packet_time,
+            } => serde_json::json!({
+                "subject_cn": leaf.subject_cn,
+                "subject_o": leaf.subject_o,
+                "issuer_cn": leaf.issuer_cn,
+                "self_signed": leaf.self_signed,
+                "not_before": rfc3339(*not_before),
+                "not_after": rfc3339(*not_after),
+                "handshake_time": rfc3339(*packet_time),
+            }),
         }
     }
 }
@@ -201,6 +244,59 @@ fn suspicious(p: &[u8], client: bool) -> bool {
         || suites.chunks_exact(2).any(|c| {
             weak_suite(u16::from_be_bytes([c[0], c[1]])).is_some_and(|f| !client || never_offer(f))
         })
+}
+
+/// Entries of [`HelloMemo`] (direct-mapped).
+const HELLO_MEMO: usize = 256;
+
+/// A small direct-mapped cache of [`client_hello`] verdicts keyed by a hash of the hello
+/// without its random and session id (the only parts that change between a device's
+/// repeated handshakes; neither enters a verdict). Bounded: 256 entries.
+#[derive(Debug, Clone, Default)]
+pub struct HelloMemo {
+    slots: Vec<Option<(u64, Vec<Weakness>)>>,
+    pub hits: u64,
+}
+
+impl HelloMemo {
+    /// [`client_hello`], answered from the cache for a hello seen before.
+    pub fn client_hello(&mut self, payload: &[u8]) -> Vec<Weakness> {
+        if !suspicious(payload, true) {
+            return Vec::new();
+        }
+        let Some(key) = hello_key(payload) else {
+            return client_hello(payload);
+        };
+        if self.slots.is_empty() {
+            self.slots = vec![None; HELLO_MEMO];
+        }
+        let at = (key as usize) % HELLO_MEMO;
+        if let Some(Some((k, v))) = self.slots.get(at)
+            && *k == key
+        {
+            self.hits += 1;
+            return v.clone();
+        }
+        let v = client_hello(payload);
+        if let Some(s) = self.slots.get_mut(at) {
+            *s = Some((key, v.clone()));
+        }
+        v
+    }
+}
+
+/// Hash of a ClientHello payload minus random (bytes 11..43) and session id, with its
+/// length. None when the layout is too short to hold them.
+fn hello_key(p: &[u8]) -> Option<u64> {
+    use std::hash::Hasher;
+    let sid = *p.get(43)? as usize;
+    let rest = p.get(44 + sid..)?;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(p.get(..11)?);
+    h.write_u8(sid as u8);
+    h.write(rest);
+    h.write_usize(p.len());
+    Some(h.finish())
 }
 
 /// Judges a client→server payload that starts a TLS handshake.
@@ -260,9 +356,34 @@ pub fn client_hello(payload: &[u8]) -> Vec<Weakness> {
     out
 }
 
+/// Seconds since the epoch as RFC 3339 UTC (`2016-03-01T12:00:00Z`).
+fn rfc3339(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
 /// Judges a server→client payload that starts with a TLS handshake record.
-/// `local_server`: the server is a local device (certificate findings apply).
-pub fn server_flight(payload: &[u8], local_server: bool) -> Vec<Weakness> {
+/// `local_server`: the server is a local device (certificate findings apply);
+/// `packet_s`: the packet's capture time (seconds since the epoch), against which the
+/// certificate's validity period is checked (never the wall clock, so a replayed capture
+/// gives the same answer).
+pub fn server_flight(payload: &[u8], local_server: bool, packet_s: i64) -> Vec<Weakness> {
     let mut out = Vec::new();
     if suspicious(payload, false)
         && let Ok(sh) = tls::parse_server_hello(payload)
@@ -290,15 +411,32 @@ pub fn server_flight(payload: &[u8], local_server: bool) -> Vec<Weakness> {
             });
         }
     }
-    if local_server
-        && let Some(leaf) = tls::certificate_subjects(payload).into_iter().next()
-        && leaf.self_signed
-    {
-        out.push(Weakness {
-            id: "self-signed-certificate",
-            server_side: true,
-            detail: Detail::SelfSigned(leaf),
-        });
+    if local_server && let Some(leaf) = tls::certificate_subjects(payload).into_iter().next() {
+        if let Some((not_before, not_after)) = leaf.validity
+            && (packet_s > not_after || packet_s < not_before)
+        {
+            out.push(Weakness {
+                id: if packet_s > not_after {
+                    "expired-certificate"
+                } else {
+                    "certificate-not-yet-valid"
+                },
+                server_side: true,
+                detail: Detail::Validity {
+                    leaf: leaf.clone(),
+                    not_before,
+                    not_after,
+                    packet_time: packet_s,
+                },
+            });
+        }
+        if leaf.self_signed {
+            out.push(Weakness {
+                id: "self-signed-certificate",
+                server_side: true,
+                detail: Detail::SelfSigned(leaf),
+            });
+        }
     }
     out
 }

@@ -68,4 +68,50 @@ fn main() {
             kind.name()
         );
     }
+    // Decrypting a 1 MiB encrypted image (key unwrap + AES-128-CTR over the payload), per
+    // key-wrapping scheme.
+    use palisade_firmware::enc::{DecryptionKey, decrypt_image_with};
+    use palisade_firmware::sign::{EncryptTo, sign_encrypted};
+    let (signer, _) = PrivateKey::generate(KeyType::Ed25519).expect("keygen");
+    let (_, rsa_pem) = PrivateKey::generate(KeyType::Rsa2048).expect("rsa keygen");
+    let schemes = [
+        ("ECIES-X25519", DecryptionKey::X25519([3; 32])),
+        ("ECIES-P256", DecryptionKey::P256([3; 32])),
+        (
+            "RSA-OAEP",
+            DecryptionKey::from_pem(&rsa_pem).expect("rsa key"),
+        ),
+    ];
+    for (name, dk) in schemes {
+        let opts = SignOptions {
+            header_size: 0x200,
+            pad_header: true,
+            ..SignOptions::default()
+        };
+        let recipient = dk.public_key().expect("public key");
+        let enc = EncryptTo {
+            recipient: &recipient,
+            aes_key_len: 16,
+        };
+        let img = sign_encrypted(&payload, Some(&signer), &opts, &enc).expect("encrypt");
+        let (med, best) = time(
+            || {
+                std::hint::black_box(decrypt_image_with(&img, &dk).expect("decrypt"));
+            },
+            iters / 4 + 1,
+        );
+        println!("decrypt 1 MiB {name:<13} median {med:>9.3?}  best {best:>9.3?}");
+    }
+    for kind in [KeyType::Rsa2048, KeyType::Rsa3072] {
+        let (med, best) = time(
+            || {
+                std::hint::black_box(PrivateKey::generate(kind).expect("keygen"));
+            },
+            5,
+        );
+        println!(
+            "keygen {:<20} median {med:>9.3?}  best {best:>9.3?}",
+            kind.name()
+        );
+    }
 }

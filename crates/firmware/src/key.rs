@@ -406,7 +406,16 @@ impl PrivateKey {
                 v
             }
             KeyType::Rsa2048 | KeyType::Rsa3072 => {
-                return Err(KeyError::CannotGenerate(kind.name()));
+                // ring cannot generate RSA keys; RustCrypto `rsa` does (e = 65537), and ring
+                // then loads the PKCS#8 like any other key.
+                use rsa::pkcs8::EncodePrivateKey;
+                let bits = if kind == KeyType::Rsa2048 { 2048 } else { 3072 };
+                rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+                    .map_err(|_| KeyError::CannotGenerate(kind.name()))?
+                    .to_pkcs8_der()
+                    .map_err(|_| KeyError::CannotGenerate(kind.name()))?
+                    .as_bytes()
+                    .to_vec()
             }
         };
         let key = Self::from_pkcs8(&der)?;
@@ -487,10 +496,13 @@ mod tests {
             let p = Key::from_pem(&pubpem).unwrap();
             assert_eq!(p.public_key(), k.public_key());
         }
-        assert!(matches!(
-            PrivateKey::generate(KeyType::Rsa2048),
-            Err(KeyError::CannotGenerate(_))
-        ));
+        let (k, pem) = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+        assert_eq!(k.kind(), KeyType::Rsa2048);
+        assert_eq!(
+            Key::from_pem(&pem).unwrap().public_key(),
+            k.public_key(),
+            "ring reloads the generated RSA key"
+        );
     }
 
     #[test]

@@ -57,6 +57,13 @@ pub mod fuzzing {
         );
         let _ = crate::image::read_trailer(data, 8);
         let _ = crate::boot::SlotTrailer::read(data);
+        // Key unwrapping from hostile TLVs (ECDH on arbitrary points, HMAC, AES-CTR).
+        for k in [
+            crate::enc::DecryptionKey::X25519([7; 32]),
+            crate::enc::DecryptionKey::P256([7; 32]),
+        ] {
+            let _ = crate::enc::decrypt_image_with(data, &k);
+        }
     }
 
     /// Key files: PEM text (encrypted or not) and raw DER in every form we read; must never
@@ -69,5 +76,11 @@ pub mod fuzzing {
         let _ = crate::key::PrivateKey::from_pkcs8(data);
         let _ = crate::key::PublicKey::from_spki(data);
         let _ = crate::key::PublicKey::from_pkcs1(data);
+        let _ = crate::enc::DecryptionKey::from_pkcs8(data);
+        let _ = crate::enc::DecryptionKey::from_sec1(data);
+        let _ = crate::enc::DecryptionKey::from_pkcs1(data);
+        if let Ok(text) = core::str::from_utf8(data) {
+            let _ = crate::enc::DecryptionKey::from_pem(text);
+        }
     }
 }

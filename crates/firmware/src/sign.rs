@@ -130,7 +130,7 @@ pub enum SignError {
 /// Encryption parameters for [`sign_encrypted`].
 #[derive(Clone, Debug)]
 pub struct EncryptTo<'a> {
-    /// The device's X25519 public key.
+    /// The device's X25519 or EC P-256 public key (ECIES-X25519 or ECIES-P256).
     pub recipient: &'a PublicKey,
     /// AES key length in bytes: 16 (default) or 32.
     pub aes_key_len: usize,
@@ -293,11 +293,11 @@ fn build(
     payload.truncate(body_end);
     let mut enc_tlv_len = None;
     if let Some(e) = enc {
-        let (tlv_val, aes_key) = crate::enc::wrap_key(e.recipient, e.aes_key_len)
-            .map_err(|_| SignError::Encrypt("key wrap"))?;
+        let (tlv_kind, tlv_val, aes_key) = crate::enc::wrap_key(e.recipient, e.aes_key_len)
+            .map_err(|_| SignError::Encrypt("key wrap (X25519 or EC P-256 recipient)"))?;
         enc_tlv_len = Some(tlv_val.len());
         crate::enc::aes_ctr(&aes_key, &mut payload[hdr..]).map_err(SignError::Encrypt)?;
-        unprot_vals.push((tlv::ENC_X25519, tlv_val));
+        unprot_vals.push((tlv_kind, tlv_val));
     }
     payload.extend_from_slice(&prot_area);
     let unprot: Vec<(u16, &[u8])> = unprot_vals.iter().map(|(k, v)| (*k, &v[..])).collect();

@@ -408,3 +408,190 @@ fn encrypted_private_keys_interoperate() {
     let (ok, _) = imgtool_stdin(&["getpub", "-k", s(&ours), "-e", "pem"], "wrong\n");
     assert!(!ok, "imgtool refuses the wrong password");
 }
+
+/// Encrypted images both ways for one key-wrapping scheme: images imgtool encrypts (to
+/// `enc_type`, signing with `sign_type`; imgtool wants both of the same family) decrypt with ours
+/// to the original payload; images we encrypt decrypt with ours and, once decrypted, pass
+/// `imgtool verify` (the hash and signature cover the plaintext, as MCUboot checks them after
+/// decrypting), while the still-encrypted image fails it.
+fn encrypted_images_interoperate(
+    sign_type: &str,
+    enc_type: &str,
+    tlv_kind: u16,
+    tlv_lens: [usize; 2],
+) {
+    use palisade_firmware::enc::{DecryptionKey, decrypt_image_with};
+    use palisade_firmware::sign::{EncryptTo, sign_encrypted};
+    let Some(_) = imgtool() else { return };
+    let d = TempDir::new(&format!("enc-{enc_type}"));
+    let app = d.path("app.bin");
+    let data = payload(12_345, 21);
+    std::fs::write(&app, &data).unwrap();
+    let sk = d.path("sign.pem");
+    let ek = d.path("enc.pem");
+    let epub = d.path("enc.pub.pem");
+    assert!(run_imgtool(&["keygen", "-k", s(&sk), "-t", sign_type]).0);
+    assert!(run_imgtool(&["keygen", "-k", s(&ek), "-t", enc_type]).0);
+    let (ok, pem) = run_imgtool(&["getpub", "-k", s(&ek), "-e", "pem"]);
+    assert!(ok, "{pem}");
+    std::fs::write(&epub, &pem).unwrap();
+    let dk = DecryptionKey::from_pem(&std::fs::read_to_string(&ek).unwrap()).unwrap();
+    assert_eq!(dk.public_key().unwrap(), trusted_of(&epub));
+    let (_, other_pem) = palisade_firmware::PrivateKey::generate(trusted_of(&epub).kind).unwrap();
+    let other = DecryptionKey::from_pem(&other_pem).unwrap();
+    let pk = trusted_of(&sk);
+    let Key::Private(signer) = load(&sk) else {
+        panic!("signing key")
+    };
+    for (keylen, tlv_len) in ["128", "256"].into_iter().zip(tlv_lens) {
+        // imgtool encrypts, we decrypt.
+        let out = d.path("theirs.bin");
+        let (ok, msg) = run_imgtool(&[
+            "sign",
+            "-k",
+            s(&sk),
+            "-E",
+            s(&epub),
+            "--encrypt-keylen",
+            keylen,
+            "-v",
+            "3.1.0",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x20000",
+            "-s",
+            "4",
+            s(&app),
+            s(&out),
+        ]);
+        assert!(ok, "{msg}");
+        let img = std::fs::read(&out).unwrap();
+        let parsed = Image::parse(&img).unwrap();
+        let t = parsed
+            .unprotected
+            .iter()
+            .find(|t| t.kind == tlv_kind)
+            .unwrap_or_else(|| panic!("imgtool wrote TLV {tlv_kind:#x}"));
+        assert_eq!(t.value.len(), tlv_len);
+        let plain = decrypt_image_with(&img, &dk).unwrap();
+        assert_eq!(&plain[0x200..0x200 + data.len()], &data[..], "{keylen}");
+        let v = verify(
+            &plain,
+            &[pk.as_trusted()],
+            &VerifyPolicy {
+                min_security_counter: Some(4),
+                payload_is_plaintext: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(v.security_counter, Some(4));
+        assert!(
+            decrypt_image_with(&img, &other).is_err(),
+            "another device's key does not unwrap it"
+        );
+
+        // We encrypt, imgtool checks the decrypted image.
+        let o = palisade_firmware::SignOptions {
+            version: palisade_firmware::ImageVersion::parse("3.2.0").unwrap(),
+            header_size: 0x200,
+            pad_header: true,
+            slot_size: 0x20000,
+            security_counter: Some(5),
+            ..Default::default()
+        };
+        let ours = sign_encrypted(
+            &data,
+            Some(&signer),
+            &o,
+            &EncryptTo {
+                recipient: &trusted_of(&epub),
+                aes_key_len: if keylen == "256" { 32 } else { 16 },
+            },
+        )
+        .unwrap();
+        let ours_path = d.path("ours.bin");
+        std::fs::write(&ours_path, &ours).unwrap();
+        let (ok, info) = run_imgtool(&["dumpinfo", s(&ours_path)]);
+        assert!(ok, "imgtool dumpinfo reads our encrypted image: {info}");
+        let (ok, msg) = run_imgtool(&["verify", "-k", s(&sk), s(&ours_path)]);
+        assert!(!ok, "an encrypted image cannot pass imgtool verify: {msg}");
+        let ours_t = Image::parse(&ours).unwrap();
+        let ours_t = ours_t
+            .unprotected
+            .iter()
+            .find(|t| t.kind == tlv_kind)
+            .expect("our key TLV");
+        assert_eq!(ours_t.value.len(), tlv_len);
+        let plain = decrypt_image_with(&ours, &dk).unwrap();
+        assert_eq!(&plain[0x200..0x200 + data.len()], &data[..]);
+        let plain_path = d.path("ours.plain.bin");
+        std::fs::write(&plain_path, &plain).unwrap();
+        let (ok, msg) = run_imgtool(&["verify", "-k", s(&sk), s(&plain_path)]);
+        assert!(ok, "imgtool verifies our decrypted image: {msg}");
+    }
+}
+
+/// ECIES-P256 (ENC_EC256, TLV 0x32): 65-byte point, 32-byte tag, 16/32-byte wrapped key.
+#[test]
+fn ecies_p256_images_interoperate_with_imgtool() {
+    encrypted_images_interoperate("ecdsa-p256", "ecdsa-p256", tlv::ENC_EC256, [113, 129]);
+}
+
+/// RSA-OAEP (ENC_RSA2048, TLV 0x30): one 256-byte OAEP ciphertext of the image key.
+#[test]
+fn rsa_oaep_images_interoperate_with_imgtool() {
+    encrypted_images_interoperate("rsa-2048", "rsa-2048", tlv::ENC_RSA2048, [256, 256]);
+}
+
+/// RSA keys we generate (`firmware keygen -t rsa-2048|rsa-3072`) sign images imgtool verifies,
+/// and imgtool signs with them images we verify.
+#[test]
+fn generated_rsa_keys_work_in_imgtool() {
+    let Some(_) = imgtool() else { return };
+    let d = TempDir::new("rsa-keygen");
+    let app = d.path("app.bin");
+    std::fs::write(&app, payload(3000, 2)).unwrap();
+    for kind in [
+        palisade_firmware::KeyType::Rsa2048,
+        palisade_firmware::KeyType::Rsa3072,
+    ] {
+        let (k, pem) = palisade_firmware::PrivateKey::generate(kind).unwrap();
+        let key = d.path("rsa.pem");
+        std::fs::write(&key, &pem).unwrap();
+        let ours = d.path("ours.bin");
+        std::fs::write(
+            &ours,
+            our_sign(
+                &key,
+                "-v 1.0.0 -H 0x200 -S 0x20000 --pad-header",
+                &payload(3000, 2),
+            ),
+        )
+        .unwrap();
+        let (ok, msg) = run_imgtool(&["verify", "-k", s(&key), s(&ours)]);
+        assert!(
+            ok,
+            "{kind:?}: imgtool verifies our signature with our key: {msg}"
+        );
+        let theirs = d.path("theirs.bin");
+        let (ok, msg) = run_imgtool(&[
+            "sign",
+            "-k",
+            s(&key),
+            "-v",
+            "1.0.1",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x20000",
+            s(&app),
+            s(&theirs),
+        ]);
+        assert!(ok, "{kind:?}: imgtool signs with our key: {msg}");
+        let pk = k.public_key().unwrap();
+        verify(&std::fs::read(&theirs).unwrap(), &[pk.as_trusted()], &pol()).unwrap();
+    }
+}

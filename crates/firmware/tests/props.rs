@@ -5,6 +5,9 @@ use proptest::prelude::*;
 use palisade_firmware::image::Image;
 use palisade_firmware::{Dependency, ImageVersion, KeyType, SignOptions, fuzzing, sign};
 
+/// One RSA-2048 and one P-256 PKCS#8 key, generated once for the whole run.
+static DECRYPTION_KEYS: std::sync::OnceLock<[Vec<u8>; 2]> = std::sync::OnceLock::new();
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -54,6 +57,55 @@ proptest! {
         let c = usize::from(cut) % (img.len() + 1);
         fuzzing::image(&img[..c]);
         fuzzing::image(&img);
+    }
+
+    /// ECIES-P256 images with flipped or cut bytes: decryption fails cleanly or, when only
+    /// the payload changed, yields an image the verifier then rejects; never a panic.
+    #[test]
+    fn mutated_p256_encrypted_images_never_panic(
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6),
+        cut in any::<u16>(),
+    ) {
+        use palisade_firmware::enc::{DecryptionKey, decrypt_image_with};
+        use palisade_firmware::sign::{EncryptTo, sign_encrypted};
+        let dk = DecryptionKey::P256([9; 32]);
+        let recipient = dk.public_key().unwrap();
+        let (k, _) = palisade_firmware::PrivateKey::generate(KeyType::Ed25519).unwrap();
+        let mut img = sign_encrypted(&[0x3c; 600], Some(&k), &SignOptions {
+            header_size: 0x40, pad_header: true, ..SignOptions::default()
+        }, &EncryptTo { recipient: &recipient, aes_key_len: 16 }).unwrap();
+        prop_assert!(decrypt_image_with(&img, &dk).is_ok());
+        for (pos, v) in flips {
+            let n = img.len();
+            img[usize::from(pos) % n] ^= v;
+        }
+        let c = usize::from(cut) % (img.len() + 1);
+        let _ = decrypt_image_with(&img[..c], &dk);
+        let _ = decrypt_image_with(&img, &dk);
+        fuzzing::image(&img);
+    }
+
+    /// RSA and EC decryption keys with flipped or cut bytes: a clean error or a key, never a
+    /// panic (the `rsa` crate's parsing and consistency checks included).
+    #[test]
+    fn mutated_decryption_keys_never_panic(
+        which in 0usize..2,
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6),
+        cut in any::<u16>(),
+    ) {
+        let mut der = DECRYPTION_KEYS.get_or_init(|| {
+            [KeyType::Rsa2048, KeyType::EcdsaP256].map(|k| {
+                let (_, pem) = palisade_firmware::PrivateKey::generate(k).unwrap();
+                palisade_firmware::pem_decode(&pem).unwrap().1
+            })
+        })[which].clone();
+        let c = usize::from(cut) % (der.len() + 1);
+        fuzzing::key(&der[..c]);
+        for (pos, v) in flips {
+            let n = der.len();
+            der[usize::from(pos) % n] ^= v;
+        }
+        fuzzing::key(&der);
     }
 
     #[test]

@@ -165,3 +165,133 @@ fn encrypted_round_trip() {
         assert!(decrypt_image(&img, &other).is_err());
     }
 }
+
+#[test]
+fn encrypted_p256_round_trip_and_refusals() {
+    use palisade_firmware::PrivateKey;
+    use palisade_firmware::enc::{DecryptionKey, EncError, decrypt_image_with};
+    use palisade_firmware::sign::{EncryptTo, sign_encrypted};
+    let (k, _) = key(KeyType::EcdsaP256);
+    let pk = k.public_key().unwrap();
+    let (_, epem) = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let dk = DecryptionKey::from_pem(&epem).unwrap();
+    let epub = dk.public_key().unwrap();
+    assert_eq!(
+        Some(epub.clone()),
+        palisade_firmware::key::Key::from_pem(&epem)
+            .unwrap()
+            .public_key(),
+        "the decryption key's public half is the EC key's"
+    );
+    let (_, other_pem) = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let other = DecryptionKey::from_pem(&other_pem).unwrap();
+    for (aes, tlv_len) in [(16, 113), (32, 129)] {
+        let data = payload(7000, 8);
+        let img = sign_encrypted(
+            &data,
+            Some(&k),
+            &opts("1.2.0", Some(3)),
+            &EncryptTo {
+                recipient: &epub,
+                aes_key_len: aes,
+            },
+        )
+        .unwrap();
+        let parsed = Image::parse(&img).unwrap();
+        let t = parsed
+            .unprotected
+            .iter()
+            .find(|t| t.kind == tlv::ENC_EC256)
+            .expect("ENC_EC256 TLV");
+        assert_eq!(t.value.len(), tlv_len);
+        assert_eq!(t.value[0], 0x04, "uncompressed ephemeral point");
+        assert_ne!(&img[0x200..0x200 + 64], &data[..64], "payload is encrypted");
+        let plain = decrypt_image_with(&img, &dk).unwrap();
+        assert_eq!(&plain[0x200..0x200 + data.len()], &data[..]);
+        verify(
+            &plain,
+            &[pk.as_trusted()],
+            &VerifyPolicy {
+                min_security_counter: Some(3),
+                payload_is_plaintext: true,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            decrypt_image_with(&img, &other),
+            Err(EncError::BadMac { .. })
+        ));
+        // An X25519 key finds no TLV of its scheme.
+        assert!(matches!(
+            decrypt_image_with(&img, &DecryptionKey::X25519([7; 32])),
+            Err(EncError::NoKeyTlv(_))
+        ));
+        // A flipped byte in the ephemeral point: not on the curve, or a wrong MAC.
+        let mut bad = img.clone();
+        bad[t.offset + 4 + 10] ^= 0x40;
+        assert!(matches!(
+            decrypt_image_with(&bad, &dk),
+            Err(EncError::BadPoint { .. } | EncError::BadMac { .. })
+        ));
+    }
+}
+
+#[test]
+fn encrypted_rsa_oaep_round_trip_and_refusals() {
+    use palisade_firmware::PrivateKey;
+    use palisade_firmware::enc::{DecryptionKey, EncError, decrypt_image_with};
+    use palisade_firmware::sign::{EncryptTo, sign_encrypted};
+    let (k, _) = key(KeyType::Rsa2048);
+    let pk = k.public_key().unwrap();
+    let (_, epem) = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let dk = DecryptionKey::from_pem(&epem).unwrap();
+    let epub = dk.public_key().unwrap();
+    assert_eq!(
+        Some(epub.clone()),
+        palisade_firmware::key::Key::from_pem(&epem)
+            .unwrap()
+            .public_key()
+    );
+    let data = payload(4000, 3);
+    let img = sign_encrypted(
+        &data,
+        Some(&k),
+        &opts("1.0.0", Some(1)),
+        &EncryptTo {
+            recipient: &epub,
+            aes_key_len: 16,
+        },
+    )
+    .unwrap();
+    let t = Image::parse(&img)
+        .unwrap()
+        .unprotected
+        .iter()
+        .find(|t| t.kind == tlv::ENC_RSA2048)
+        .map(|t| (t.offset, t.value.len()))
+        .expect("ENC_RSA2048 TLV");
+    assert_eq!(t.1, 256);
+    let plain = decrypt_image_with(&img, &dk).unwrap();
+    assert_eq!(&plain[0x200..0x200 + data.len()], &data[..]);
+    verify(
+        &plain,
+        &[pk.as_trusted()],
+        &VerifyPolicy {
+            min_security_counter: Some(1),
+            payload_is_plaintext: true,
+        },
+    )
+    .unwrap();
+    let mut bad = img.clone();
+    bad[t.0 + 4 + 100] ^= 1;
+    assert!(matches!(
+        decrypt_image_with(&bad, &dk),
+        Err(EncError::BadMac { .. })
+    ));
+    // RSA-3072 cannot be an ENC_RSA2048 recipient's decryption key.
+    let (_, big) = PrivateKey::generate(KeyType::Rsa3072).unwrap();
+    assert!(matches!(
+        DecryptionKey::from_pem(&big),
+        Err(EncError::BadKey(_))
+    ));
+}

@@ -1,7 +1,7 @@
 //! SquashFS 4.0 (little-endian): our own superblock parser (for carving and sanity checks
 //! before anything is allocated) and extraction through the `backhand` crate, with block
-//! decompression done here by flate2/lzma-rs (pure Rust; backhand's own xz/zstd features
-//! would pull C libraries).
+//! decompression done here in pure Rust (flate2, lzma-rust2, ruzstd, lz4_flex and our own
+//! LZO1X decoder; backhand's own xz/zstd/lzo features would pull C or GPL code).
 
 use std::io::{Cursor, Read};
 
@@ -153,10 +153,14 @@ impl CompressionAction for PureRustCompressor {
             Compressor::Lzma => {
                 decompress::unlzma(bytes, BLOCK_MAX).map_err(|e| corrupt("lzma", e))?
             }
-            other => {
-                return Err(BackhandError::UnsupportedCompression(format!(
-                    "{other:?} (supported: gzip, xz, lzma)"
-                )));
+            Compressor::Lzo => {
+                decompress::unlzo1x(bytes, BLOCK_MAX).map_err(|e| corrupt("lzo", e))?
+            }
+            Compressor::Lz4 => {
+                decompress::unlz4_block(bytes, BLOCK_MAX).map_err(|e| corrupt("lz4", e))?
+            }
+            Compressor::Zstd => {
+                decompress::unzstd(bytes, BLOCK_MAX).map_err(|e| corrupt("zstd", e))?
             }
         };
         out.extend_from_slice(&data);
@@ -222,11 +226,11 @@ pub fn extract(data: &[u8], limits: SqLimits) -> Result<Vec<SqNode>, SqError> {
             limit: limits.max_entries as u64,
         });
     }
-    if !matches!(sb.compressor, 1 | 2 | 4) {
+    if !(1..=6).contains(&sb.compressor) {
         return Err(SqError::Format(FormatError::Unsupported {
             format: FORMAT,
             offset: 20,
-            what: "compressor (supported: gzip, xz, lzma)",
+            what: "compressor (supported: gzip, lzma, lzo, xz, lz4, zstd)",
         }));
     }
     let image = &data[..sb.bytes_used as usize];

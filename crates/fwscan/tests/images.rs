@@ -214,6 +214,34 @@ fn check_report(r: &ScanReport, prefix: &str) {
     assert!(r.risk.reasons[0].contains("xc3511"), "{:?}", r.risk.reasons);
 }
 
+/// Every other compressor Debian's mksquashfs offers, decoded by our pure-Rust block
+/// decoders (lzma-rust2, ruzstd, lz4_flex, our LZO1X), with the same findings as gzip/xz.
+#[test]
+fn squashfs_lzo_lz4_zstd_lzma_with_real_binaries() {
+    if !tools() {
+        return;
+    }
+    let s = Scratch::new("sq-comp");
+    let root = s.path().join("root");
+    rootfs(&root);
+    for comp in ["lzo", "lz4", "zstd", "lzma"] {
+        let img = mksquashfs(&root, &s.path().join(format!("fs-{comp}.sqfs")), comp);
+        let sb = palisade_fwscan::squashfs::parse_superblock(&img).unwrap();
+        assert_eq!(sb.compressor_name(), comp);
+        let r = scan(
+            &img,
+            "fs.sqfs",
+            &ScanOptions::default(),
+            &Knowledge::embedded(),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{comp}: {e}"));
+        assert_eq!(r.layers[0].formats, ["squashfs"], "{comp}");
+        assert!(r.warnings.is_empty(), "{comp}: {:?}", r.warnings);
+        check_report(&r, "/");
+    }
+}
+
 #[test]
 fn squashfs_xz_and_gzip_with_real_binaries() {
     if !tools() {

@@ -17,6 +17,43 @@ pub enum Trust {
     Pinned(Vec<u8>),
     /// Accept any certificate (`--insecure`): encryption without authentication.
     Any,
+    /// Verify the server's chain and name against these CA certificates (DER), e.g. the
+    /// Palisade CA chain for the mTLS device gateway.
+    Roots(Vec<Vec<u8>>),
+}
+
+/// A client certificate chain (leaf first) and its private key, for mutual TLS.
+#[derive(Debug)]
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// From PEM: the certificate file (leaf first, chain optional) and the PKCS#8/SEC1 key.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Identity, String> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("client certificate: {e}"))?;
+        if chain.is_empty() {
+            return Err("client certificate: no CERTIFICATE block".into());
+        }
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| format!("client key: {e}"))?;
+        Ok(Identity { chain, key })
+    }
+}
+
+/// Reads a PEM bundle of CA certificates for [`Trust::Roots`].
+pub fn roots_from_pem(pem: &[u8]) -> Result<Trust, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("CA certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("CA file has no CERTIFICATE block".into());
+    }
+    Ok(Trust::Roots(certs))
 }
 
 #[derive(Debug)]
@@ -92,6 +129,18 @@ pub fn request(
     body: &[u8],
     trust: &Trust,
 ) -> Result<Response, String> {
+    request_as(method, url, headers, body, trust, None)
+}
+
+/// As [`request`], presenting a client certificate when `identity` is given (mutual TLS).
+pub fn request_as(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    trust: &Trust,
+    identity: Option<&Identity>,
+) -> Result<Response, String> {
     let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
         (true, r)
     } else if let Some(r) = url.strip_prefix("http://") {
@@ -127,16 +176,32 @@ pub fn request(
     let mut raw = Vec::new();
     if tls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let pin = match trust {
-            Trust::Pinned(p) => Some(p.clone()),
-            Trust::Any => None,
-        };
-        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider, pin)))
-            .with_no_client_auth();
+            .map_err(|e| e.to_string())?;
+        let builder = match trust {
+            Trust::Roots(certs) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in certs {
+                    roots
+                        .add(CertificateDer::from(c.clone()))
+                        .map_err(|e| format!("CA certificate: {e}"))?;
+                }
+                builder.with_root_certificates(roots)
+            }
+            Trust::Pinned(p) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert(provider, Some(p.clone())))),
+            Trust::Any => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert(provider, None))),
+        };
+        let cfg = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+                .map_err(|e| format!("client certificate: {e}"))?,
+            None => builder.with_no_client_auth(),
+        };
         let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
         let conn = rustls::ClientConnection::new(Arc::new(cfg), name).map_err(|e| e.to_string())?;
         let mut s = rustls::StreamOwned::new(conn, tcp);

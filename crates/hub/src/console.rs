@@ -16,6 +16,11 @@ use palisade_store::{AlertQuery, AlertRow, DeviceQuery, DeviceRow, DeviceSort, R
 use crate::auth::{self, Auth};
 use crate::{AppState, esc};
 
+#[path = "console_rollouts.rs"]
+mod rollouts;
+#[path = "console_zones.rs"]
+mod zones_page;
+
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 
@@ -37,6 +42,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/static/app.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }),
         )
+        .merge(rollouts::router())
+        .merge(zones_page::router())
         // Console forms are small; ingest goes through the API.
         .layer(DefaultBodyLimit::max(MAX_FORM_BODY))
         .with_state(state)
@@ -65,7 +72,7 @@ fn page(title: &str, a: &Auth, body: &str) -> Response {
     Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{t} · Palisade</title><link rel="stylesheet" href="/static/app.css"><script src="/static/app.js" defer></script></head>
-<body><header><a class="brand" href="/">Palisade</a><nav><a href="/">Overview</a><a href="/devices">Devices</a><a href="/alerts">Alerts <span id="live" class="badge"></span></a></nav>
+<body><header><a class="brand" href="/">Palisade</a><nav><a href="/">Overview</a><a href="/devices">Devices</a><a href="/alerts">Alerts <span id="live" class="badge"></span></a><a href="/zones">Zones</a><a href="/rollouts">Rollouts</a></nav>
 <form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{csrf}"><span>{u} ({r})</span> <a href="/password">Password</a> <button>Log out</button></form></header>
 <main><h1>{t}</h1>{body}</main></body></html>"#,
         t = esc(title),
@@ -607,8 +614,9 @@ async fn device(
 <dt>Services</dt><dd>{svc}</dd><dt>Protocols</dt><dd>{proto}</dd><dt>Seen</dt><dd>{fs} – {ls}</dd></dl></div>
 <div class="card"><h2>Risk <span class="risk {rc}">{risk}</span></h2><ul>{reasons}</ul><h2>Traffic</h2>{traffic}</div></section>
 <section class="card"><h2>Alerts</h2>{alerts}</section>
-<section class="card"><h2>Identification evidence</h2>{ev}</section>
+{attest}<section class="card"><h2>Identification evidence</h2>{ev}</section>
 <section class="card"><h2>Timeline</h2>{tl}</section>"#,
+        attest = crate::attest::device_section(&st.data_dir, &row.mac),
         mac = esc(&row.mac),
         ips = esc(&row.ips.join(", ")),
         v = esc(row.vendor.as_deref().unwrap_or("unknown")),

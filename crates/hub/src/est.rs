@@ -34,6 +34,9 @@ pub(crate) struct Est {
     repo: Mutex<Option<CaRepo>>,
     /// The published CRL: (DER, thisUpdate, revoked count it reflects).
     crl: Mutex<Option<(Vec<u8>, i64, usize)>>,
+    /// Manufacturer CA certificates (DER) whose device certificates (IDevIDs) may enroll
+    /// through `simpleenroll` without a token, on the mTLS gateway.
+    pub(crate) manufacturer_roots: Vec<Vec<u8>>,
 }
 
 /// CRL lifetime; a fresh one is signed when revocations change or half of this has passed.
@@ -46,11 +49,12 @@ impl Est {
             kek_path,
             repo: Mutex::new(None),
             crl: Mutex::new(None),
+            manufacturer_roots: Vec::new(),
         }
     }
 
     /// Runs `f` on the CA, opening it on first use.
-    fn with_repo<R>(
+    pub(crate) fn with_repo<R>(
         &self,
         f: impl FnOnce(&mut CaRepo) -> Result<R, PkiError>,
     ) -> Result<R, EstError> {
@@ -78,7 +82,7 @@ impl Est {
 }
 
 #[derive(Debug)]
-enum EstError {
+pub(crate) enum EstError {
     NoCa,
     Unauthorized(String),
     BadRequest(String),
@@ -256,10 +260,23 @@ async fn simpleenroll(
     let est2 = est.clone();
     let issued = run_blocking(move || match (token, peer) {
         (Some(token), _) => est2.with_repo(|r| r.enroll_with_token(&token, &csr, "est", now())),
-        // A client certificate of this CA (an LDevID) may also renew through simpleenroll.
+        // A client certificate of this CA (an LDevID) may also renew through simpleenroll; a
+        // manufacturer certificate (IDevID) enrolls for its LDevID.
         (None, Some(Extension(PeerCert(chain)))) => {
             let leaf = chain.first().cloned().unwrap_or_default();
-            est2.with_repo(|r| r.reenroll(&leaf, &csr, "est-cert", now()))
+            let roots = est2.manufacturer_roots.clone();
+            est2.with_repo(|r| {
+                let ours = r.refresh().is_ok()
+                    && x509_parser::parse_x509_certificate(&leaf)
+                        .ok()
+                        .and_then(|(_, c)| r.record(c.raw_serial()).map(|rec| rec.der == leaf))
+                        .unwrap_or(false);
+                if ours || roots.is_empty() {
+                    r.reenroll(&leaf, &csr, "est-cert", now())
+                } else {
+                    r.enroll_with_idevid(&chain, &roots, &csr, "est-idevid", now())
+                }
+            })
         }
         (None, None) => Err(EstError::Unauthorized(
             "an enrollment token (HTTP Basic password or Bearer) is required".into(),

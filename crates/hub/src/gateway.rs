@@ -4,7 +4,10 @@
 //! revoked — checked at the end-entity on every handshake against the CA's revocation set (a hash
 //! set, refreshed from the CA ledger at most once a second, so a revocation bites within a
 //! second without waiting for the next CRL). Serves EST (`simplereenroll` with the current
-//! certificate) and `GET /v1/whoami`.
+//! certificate; `simpleenroll` with a manufacturer certificate, IDevID → LDevID, when manufacturer
+//! CAs are configured), `GET /v1/whoami`, `POST /v1/telemetry` (device telemetry, appended to a
+//! size-capped log under the authenticated device id) and `POST /v1/ingest` (sensor NDJSON into
+//! the hub's store, for identities on the ingest allow-list).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use rustls::DistinguishedName;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -42,6 +47,14 @@ pub struct GatewayConfig {
     pub kek_file: PathBuf,
     /// Names in the gateway's server certificate.
     pub server_names: Vec<String>,
+    /// PEM bundle of manufacturer CA certificates: device certificates (IDevIDs) chaining to one
+    /// of them are let in for EST `simpleenroll` only.
+    pub manufacturer_ca: Option<PathBuf>,
+    /// Identities (certificate device ids) allowed to `POST /v1/ingest` sensor events; an entry
+    /// ending in `*` is a prefix.
+    pub ingest_ids: Vec<String>,
+    /// Where device telemetry is appended (`telemetry.jsonl`, rotated to `.1` at 64 MiB).
+    pub data_dir: PathBuf,
 }
 
 impl GatewayConfig {
@@ -52,6 +65,9 @@ impl GatewayConfig {
             ca_dir: data_dir.join("ca"),
             kek_file: data_dir.join("kek"),
             server_names: vec!["localhost".into(), "127.0.0.1".into()],
+            manufacturer_ca: None,
+            ingest_ids: vec!["sensor-*".into()],
+            data_dir: data_dir.to_path_buf(),
         }
     }
 }
@@ -60,6 +76,9 @@ impl GatewayConfig {
 /// revocation state.
 struct DeviceVerifier {
     chain: Arc<dyn ClientCertVerifier>,
+    /// Manufacturer CAs (IDevIDs), tried when the chain is not ours.
+    manufacturer: Option<Arc<dyn ClientCertVerifier>>,
+    hints: Vec<DistinguishedName>,
     repo: Mutex<(CaRepo, Instant)>,
 }
 
@@ -109,7 +128,7 @@ impl DeviceVerifier {
 
 impl ClientCertVerifier for DeviceVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.chain.root_hint_subjects()
+        &self.hints
     }
 
     fn verify_client_cert(
@@ -118,10 +137,23 @@ impl ClientCertVerifier for DeviceVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.chain
-            .verify_client_cert(end_entity, intermediates, now)?;
-        self.refused(end_entity)?;
-        Ok(ClientCertVerified::assertion())
+        match self
+            .chain
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(_) => {
+                self.refused(end_entity)?;
+                Ok(ClientCertVerified::assertion())
+            }
+            // Not ours: a manufacturer certificate may still come in, for EST enrollment only
+            // (the handlers accept nothing else from it).
+            Err(e) => match &self.manufacturer {
+                Some(m) => m
+                    .verify_client_cert(end_entity, intermediates, now)
+                    .map_err(|_| e),
+                None => Err(e),
+            },
+        }
     }
 
     fn verify_tls12_signature(
@@ -152,6 +184,7 @@ pub struct Gateway {
     tls: Arc<rustls::ServerConfig>,
     listen: SocketAddr,
     est: Arc<Est>,
+    state: Arc<GatewayState>,
     /// The gateway's server certificate chain (PEM), for clients to pin or inspect.
     pub server_cert_pem: String,
 }
@@ -213,8 +246,40 @@ impl Gateway {
         let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|e| terr("verifier", e))?;
+        let mut manufacturer_roots = Vec::new();
+        let manufacturer = match &cfg.manufacturer_ca {
+            None => None,
+            Some(p) => {
+                let pem = std::fs::read(p).map_err(|e| terr(&p.display().to_string(), e))?;
+                let mut mroots = rustls::RootCertStore::empty();
+                for c in CertificateDer::pem_slice_iter(&pem) {
+                    let c = c.map_err(|e| terr(&p.display().to_string(), e))?;
+                    manufacturer_roots.push(c.as_ref().to_vec());
+                    mroots
+                        .add(c)
+                        .map_err(|e| terr(&p.display().to_string(), e))?;
+                }
+                if mroots.is_empty() {
+                    return Err(terr(
+                        &p.display().to_string(),
+                        "no CERTIFICATE block in the manufacturer CA file",
+                    ));
+                }
+                Some(
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(mroots), provider.clone())
+                        .build()
+                        .map_err(|e| terr("manufacturer verifier", e))?,
+                )
+            }
+        };
+        let mut hints = chain.root_hint_subjects().to_vec();
+        if let Some(m) = &manufacturer {
+            hints.extend_from_slice(m.root_hint_subjects());
+        }
         let verifier = Arc::new(DeviceVerifier {
             chain,
+            manufacturer,
+            hints,
             repo: Mutex::new((open()?, Instant::now())),
         });
         let mut sc = rustls::ServerConfig::builder_with_provider(provider)
@@ -225,18 +290,45 @@ impl Gateway {
             .map_err(|e| terr("TLS", e))?;
         sc.alpn_protocols = vec![b"http/1.1".to_vec()];
         drop(repo);
+        let mut est = Est::new(cfg.ca_dir.clone(), cfg.kek_file.clone());
+        est.manufacturer_roots = manufacturer_roots;
+        let est = Arc::new(est);
         Ok(Gateway {
             tls: Arc::new(sc),
             listen: cfg.listen,
-            est: Arc::new(Est::new(cfg.ca_dir.clone(), cfg.kek_file.clone())),
+            state: Arc::new(GatewayState {
+                est: est.clone(),
+                hub: None,
+                ingest_ids: cfg.ingest_ids.clone(),
+                telemetry: Mutex::new(cfg.data_dir.join("telemetry.jsonl")),
+                attest: crate::attest::Attest::new(&cfg.data_dir),
+            }),
+            est,
             server_cert_pem: String::from_utf8_lossy(&cert_pem).into_owned(),
         })
     }
 
+    /// Connects the gateway to the hub's store (sensor ingest goes there).
+    pub(crate) fn with_hub(mut self, hub: Arc<crate::AppState>) -> Gateway {
+        if let Some(st) = Arc::get_mut(&mut self.state) {
+            st.hub = Some(hub);
+        }
+        self
+    }
+
     /// The gateway's application.
     pub fn router(&self) -> Router {
-        Router::new()
+        crate::attest::routes(Router::new())
             .route("/v1/whoami", get(whoami))
+            .route(
+                "/v1/telemetry",
+                post(telemetry).layer(DefaultBodyLimit::max(MAX_TELEMETRY_BODY)),
+            )
+            .route(
+                "/v1/ingest",
+                post(ingest).layer(DefaultBodyLimit::max(crate::api::MAX_INGEST_BODY)),
+            )
+            .with_state(self.state.clone())
             .merge(crate::est::router(self.est.clone()))
             .layer(middleware::from_fn(peer_to_extension))
     }
@@ -286,31 +378,208 @@ async fn peer_to_extension(
     next.run(req).await
 }
 
-async fn whoami(ConnectInfo(peer): ConnectInfo<PeerCert>) -> Response {
-    use x509_parser::prelude::FromDer;
+/// `GET /v1/whoami`: the device identity this connection authenticated as.
+async fn whoami(
+    State(st): State<Arc<GatewayState>>,
+    ConnectInfo(peer): ConnectInfo<PeerCert>,
+) -> Response {
+    let device = match st.device_of(&peer) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
     let Some(leaf) = peer.0.first() else {
+        return (StatusCode::UNAUTHORIZED, "no client certificate\n").into_response();
+    };
+    match x509_parser::parse_x509_certificate(leaf) {
+        Ok((_, cert)) => Json(serde_json::json!({
+            "device_id": device,
+            "serial": palisade_pki::hex(cert.raw_serial()),
+            "not_after": cert.validity().not_after.timestamp(),
+        }))
+        .into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "bad certificate\n").into_response(),
+    }
+}
+
+/// Largest telemetry message (one JSON object).
+const MAX_TELEMETRY_BODY: usize = 64 * 1024;
+/// The telemetry log is rotated (to `telemetry.jsonl.1`, replacing the previous one) past this.
+const TELEMETRY_ROTATE_AT: u64 = 64 << 20;
+
+pub(crate) struct GatewayState {
+    est: Arc<Est>,
+    hub: Option<Arc<crate::AppState>>,
+    ingest_ids: Vec<String>,
+    /// The telemetry log; the lock serialises appends and rotation.
+    telemetry: Mutex<PathBuf>,
+    pub(crate) attest: crate::attest::Attest,
+}
+
+impl GatewayState {
+    /// The device id of a certificate this CA issued and still honours (the TLS layer refused
+    /// revoked and unknown ones; a manufacturer certificate is not an identity here).
+    pub(crate) fn hub(&self) -> Option<Arc<crate::AppState>> {
+        self.hub.clone()
+    }
+
+    pub(crate) fn device_of(&self, peer: &PeerCert) -> Result<String, (StatusCode, String)> {
+        let forbidden = |m: &str| (StatusCode::FORBIDDEN, format!("{m}\n"));
+        let leaf = peer
+            .0
+            .first()
+            .ok_or_else(|| (StatusCode::UNAUTHORIZED, "no client certificate\n".into()))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                "bad client certificate\n".to_string(),
+            )
+        })?;
+        let serial = cert.raw_serial().to_vec();
+        let leaf = leaf.clone();
+        self.est
+            .with_repo(move |r| {
+                r.refresh()?;
+                Ok(r.record(&serial)
+                    .filter(|rec| rec.der == leaf && rec.via != "server" && rec.revoked.is_none())
+                    .map(|rec| rec.device_id.clone()))
+            })
+            .map_err(|_| forbidden("the CA could not be read"))?
+            .ok_or_else(|| {
+                forbidden(
+                    "this certificate is not a Palisade device identity (a manufacturer \
+                     certificate may only enroll over EST)",
+                )
+            })
+    }
+
+    fn may_ingest(&self, id: &str) -> bool {
+        self.ingest_ids.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => p == id,
+        })
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `POST /v1/telemetry`: one JSON object from a device, logged under its certificate's id
+/// (never an id claimed in the body).
+async fn telemetry(
+    State(st): State<Arc<GatewayState>>,
+    ConnectInfo(peer): ConnectInfo<PeerCert>,
+    body: axum::body::Bytes,
+) -> Response {
+    let device = match st.device_of(&peer) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let data: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        Ok(_) => {
+            return (StatusCode::BAD_REQUEST, "telemetry must be a JSON object\n").into_response();
+        }
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("telemetry is not JSON: {e} (byte offset {})\n", e.column()),
+            )
+                .into_response();
+        }
+    };
+    let received = unix_now();
+    let line = serde_json::json!({"device": device, "received": received, "data": data});
+    let st2 = st.clone();
+    let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write as _;
+        let path = st2
+            .telemetry
+            .lock()
+            .map_err(|_| std::io::Error::other("telemetry lock poisoned"))?;
+        if std::fs::metadata(&*path).is_ok_and(|m| m.len() >= TELEMETRY_ROTATE_AT) {
+            std::fs::rename(&*path, path.with_extension("jsonl.1"))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&*path)?;
+        writeln!(f, "{line}")
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {
+            Json(serde_json::json!({"device_id": device, "received": received})).into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!("gateway: telemetry log: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "telemetry not stored\n").into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("worker: {e}\n")).into_response(),
+    }
+}
+
+/// `POST /v1/ingest`: sensor NDJSON (as `palisade push`), authenticated by the sensor's client
+/// certificate instead of an API token.
+async fn ingest(
+    State(st): State<Arc<GatewayState>>,
+    ConnectInfo(peer): ConnectInfo<PeerCert>,
+    body: String,
+) -> Response {
+    let sensor = match st.device_of(&peer) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    if !st.may_ingest(&sensor) {
         return (
-            axum::http::StatusCode::UNAUTHORIZED,
-            "no client certificate\n",
+            StatusCode::FORBIDDEN,
+            format!("identity {sensor:?} is not on the gateway's ingest allow-list\n"),
+        )
+            .into_response();
+    }
+    let Some(hub) = st.hub.clone() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this gateway has no hub store\n",
         )
             .into_response();
     };
-    match x509_parser::certificate::X509Certificate::from_der(leaf) {
-        Ok((_, cert)) => {
-            let cn = cert
-                .subject()
-                .iter_common_name()
-                .next()
-                .and_then(|c| c.as_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            Json(serde_json::json!({
-                "device_id": cn,
-                "serial": palisade_pki::hex(cert.raw_serial()),
-                "not_after": cert.validity().not_after.timestamp(),
-            }))
-            .into_response()
+    let store = hub.store.clone();
+    let actor = format!("sensor:{sensor}");
+    let out = tokio::task::spawn_blocking(move || {
+        let o = store.ingest_ndjson(&body)?;
+        store.audit(
+            &actor,
+            "ingest",
+            "events",
+            &format!(
+                "accepted {} duplicates {} ignored {} rejected {} (mTLS gateway)",
+                o.accepted,
+                o.duplicates,
+                o.ignored,
+                o.rejected.len()
+            ),
+        )?;
+        Ok::<_, palisade_store::StoreError>(o)
+    })
+    .await;
+    match out {
+        Ok(Ok(o)) => {
+            use std::sync::atomic::Ordering;
+            let m = &hub.metrics;
+            m.ingest_batches.fetch_add(1, Ordering::Relaxed);
+            m.ingest_events.fetch_add(o.accepted, Ordering::Relaxed);
+            m.ingest_duplicates
+                .fetch_add(o.duplicates, Ordering::Relaxed);
+            if o.accepted > 0 {
+                hub.new_alerts.send_modify(|v| *v += 1);
+            }
+            Json(o).into_response()
         }
-        Err(_) => (axum::http::StatusCode::BAD_REQUEST, "bad certificate\n").into_response(),
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("worker: {e}\n")).into_response(),
     }
 }

@@ -4,7 +4,9 @@
 //! secrets sealed under a key-encryption key.
 
 mod api;
+pub mod attest;
 mod auth;
+pub mod broker_sync;
 pub mod client;
 mod console;
 pub mod est;
@@ -23,7 +25,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use palisade_store::crypto::Kek;
-use palisade_store::{Role, SqliteStore, Store};
+use palisade_store::{Role, Store};
 
 pub use auth::{hash_password, new_token};
 pub use palisade_store as store;
@@ -62,6 +64,20 @@ pub struct HubConfig {
     /// In-process sensor: captures that appear in this folder are analysed and ingested
     /// (`palisade serve --watch DIR`).
     pub watch_dir: Option<PathBuf>,
+    /// mTLS device gateway listen address (issue 10); needs the CA in DATA_DIR/ca.
+    pub gateway_listen: Option<SocketAddr>,
+    /// Manufacturer CA bundle (PEM): IDevIDs chaining to it may enroll on the gateway.
+    pub gateway_manufacturer_ca: Option<PathBuf>,
+    /// Certificate ids allowed to ingest sensor events over the gateway (`*` suffix = prefix).
+    pub gateway_ingest_ids: Vec<String>,
+    /// Mosquitto policy directory (from `palisade ca broker`): its CRL and ACL are rewritten
+    /// whenever the CA's ledger changes (enrollment, revocation).
+    pub broker_dir: Option<PathBuf>,
+    /// Mosquitto's pid file: the broker is sent SIGHUP after each rewrite.
+    pub broker_pid_file: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite (issue 13): `postgres://user@host:port/db[?pool_max=N]`.
+    /// Unset (the default): SQLite in DATA_DIR/hub.db.
+    pub database_url: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -77,6 +93,12 @@ impl Default for HubConfig {
             retention_events_days: 90,
             retention_alerts_days: 365,
             watch_dir: None,
+            gateway_listen: None,
+            gateway_manufacturer_ca: None,
+            gateway_ingest_ids: vec!["sensor-*".into()],
+            broker_dir: None,
+            broker_pid_file: None,
+            database_url: None,
         }
     }
 }
@@ -98,6 +120,8 @@ pub(crate) struct AppState {
     pub limiter: auth::LoginLimiter,
     pub metrics: Metrics,
     pub new_alerts: tokio::sync::watch::Sender<u64>,
+    /// The data directory (attestation results for the device page live under it).
+    pub data_dir: PathBuf,
 }
 
 /// Retention periods in seconds (`None` = keep).
@@ -141,6 +165,8 @@ pub struct Hub {
     pub cert_path: Option<PathBuf>,
     /// EST enrollment against the CA in DATA_DIR/ca (issue 10).
     est: Arc<est::Est>,
+    /// The TUF update repository served at /updates/ (issue 9).
+    updates_dir: PathBuf,
 }
 
 impl Hub {
@@ -157,7 +183,8 @@ impl Hub {
         if created {
             tracing::info!("created key-encryption key {}", kek_path.display());
         }
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir.join("hub.db"))?);
+        let store: Arc<dyn Store> =
+            palisade_store::open_store(cfg.database_url.as_deref(), &cfg.data_dir.join("hub.db"))?;
         let initial_admin_password = if store.user_count()? == 0 {
             let pw = auth::random_password();
             let admin = store.create_user("admin", Role::Admin, &hash_password(&pw))?;
@@ -188,6 +215,7 @@ impl Hub {
                 limiter: auth::LoginLimiter::default(),
                 metrics: Metrics::default(),
                 new_alerts: tx,
+                data_dir: cfg.data_dir.clone(),
             }),
             tls,
             listen: cfg.listen,
@@ -195,7 +223,24 @@ impl Hub {
             initial_admin_password,
             cert_path,
             est: Arc::new(est::Est::new(cfg.data_dir.join("ca"), kek_path)),
+            updates_dir: cfg.data_dir.join("updates"),
         })
+    }
+
+    /// The mTLS device gateway of `cfg.gateway_listen` (issue 10), writing to this hub's store.
+    pub fn gateway(&self, cfg: &HubConfig) -> Result<Option<gateway::Gateway>, HubError> {
+        let Some(listen) = cfg.gateway_listen else {
+            return Ok(None);
+        };
+        let mut g = gateway::GatewayConfig::for_data_dir(&cfg.data_dir, listen);
+        if let Some(k) = &cfg.kek_file {
+            g.kek_file = k.clone();
+        }
+        g.manufacturer_ca = cfg.gateway_manufacturer_ca.clone();
+        g.ingest_ids = cfg.gateway_ingest_ids.clone();
+        Ok(Some(
+            gateway::Gateway::prepare(&g)?.with_hub(self.state.clone()),
+        ))
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -211,6 +256,10 @@ impl Hub {
         api::router(self.state.clone())
             .merge(console::router(self.state.clone()))
             .merge(rollout::router(self.state.clone()))
+            .merge(rollout::updates_router(
+                self.state.clone(),
+                self.updates_dir.clone(),
+            ))
             .merge(est::router(self.est.clone()))
             .merge(zones::router(self.state.clone()))
     }
@@ -283,8 +332,9 @@ pub fn rotate_kek(cfg: &HubConfig) -> Result<usize, HubError> {
     let new_path = kek_path.with_extension("new");
     let _ = std::fs::remove_file(&new_path);
     let new = Kek::create_new(&new_path)?;
-    let store = SqliteStore::open(&cfg.data_dir.join("hub.db"))?;
-    let n = palisade_store::rotate_secrets(&store, &old, &new)?;
+    let store =
+        palisade_store::open_store(cfg.database_url.as_deref(), &cfg.data_dir.join("hub.db"))?;
+    let n = palisade_store::rotate_secrets(store.as_ref(), &old, &new)?;
     let old_path = kek_path.with_extension("old");
     let _ = std::fs::remove_file(&old_path);
     std::fs::rename(&kek_path, &old_path)?;

@@ -367,6 +367,12 @@ pub fn document() -> Value {
                 json!({ "description": "Body does not match the schema" }),
             );
         }
+        if matches!(rt.op_id, "createRollout" | "updateRollout") {
+            responses.insert(
+                "409".into(),
+                err("Another rollout of the target is open, or the transition is not allowed"),
+            );
+        }
         if rt.op_id == "ingest" {
             responses.insert(
                 "413".into(),

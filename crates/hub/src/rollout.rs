@@ -3,12 +3,13 @@
 //! how the update went; a rollout pauses itself when its failure rate passes its limit. Every
 //! route is authenticated and role-checked against [`ROUTES`] like the rest of the API.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::{Extension, MatchedPath, Path, Query, Request, State};
-use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,7 +20,7 @@ use palisade_store::Role;
 use palisade_store::rollout::{RolloutState, RolloutStore, UpdateReport, in_wave};
 
 use crate::AppState;
-use crate::api::{ApiError, RouteSpec};
+use crate::api::{ApiError, ApiJson, RouteSpec};
 use crate::auth::{self, Auth};
 
 const fn spec(
@@ -94,48 +95,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(&format!("{P}/rollout/assignment"), post(assignment))
         .route(&format!("{P}/rollout/reports"), post(report))
         .route(&format!("{P}/device-updates"), get(device_updates))
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        // The main API guard: authentication, role from [`ROUTES`], CSRF and the forced
+        // password change, exactly as for every other route.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::guard,
+        ))
+        .layer(DefaultBodyLimit::max(crate::api::MAX_API_BODY))
         .with_state(state)
-}
-
-/// Same authentication, role and CSRF rules as the main API guard, against [`ROUTES`].
-async fn guard(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    st.metrics.requests.fetch_add(1, Ordering::Relaxed);
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().trim_start_matches(P).to_owned())
-        .unwrap_or_default();
-    let m = req.method().as_str().to_ascii_lowercase();
-    let Some(need) = ROUTES
-        .iter()
-        .find(|r| r.method == m && r.path == path)
-        .and_then(|r| r.role)
-    else {
-        return ApiError::NotFound.into_response();
-    };
-    let store = st.store.clone();
-    let headers = req.headers().clone();
-    let auth = tokio::task::spawn_blocking(move || auth::authenticate(store.as_ref(), &headers))
-        .await
-        .ok()
-        .flatten();
-    let Some(auth) = auth else {
-        st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
-        return ApiError::Unauthenticated.into_response();
-    };
-    if auth.role < need {
-        return ApiError::Forbidden(format!("requires role {}", need.as_str())).into_response();
-    }
-    let presented = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok());
-    if req.method() != Method::GET && !auth::csrf_ok(&auth, req.method(), presented) {
-        return ApiError::Forbidden("missing or wrong X-CSRF-Token".into()).into_response();
-    }
-    req.extensions_mut().insert(auth);
-    next.run(req).await
 }
 
 /// Runs `f` on the rollout store off the async runtime.
@@ -154,7 +121,7 @@ async fn with_rollouts<T: Send + 'static>(
     .map_err(|_| ApiError::Internal)?
 }
 
-fn valid_id(s: &str) -> bool {
+pub(crate) fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -187,7 +154,7 @@ fn default_min() -> u32 {
 async fn create(
     State(st): State<Arc<AppState>>,
     Extension(a): Extension<Auth>,
-    Json(b): Json<NewRollout>,
+    ApiJson(b): ApiJson<NewRollout>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !valid_id(&b.target) {
         return Err(ApiError::BadRequest(
@@ -222,7 +189,7 @@ async fn update(
     State(st): State<Arc<AppState>>,
     Extension(a): Extension<Auth>,
     Path(id): Path<String>,
-    Json(b): Json<RolloutChange>,
+    ApiJson(b): ApiJson<RolloutChange>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let r = with_rollouts(&st, move |r| {
@@ -241,7 +208,7 @@ struct AssignmentQuery {
 
 async fn assignment(
     State(st): State<Arc<AppState>>,
-    Json(q): Json<AssignmentQuery>,
+    ApiJson(q): ApiJson<AssignmentQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if !valid_id(&q.device) || !valid_id(&q.target) {
         return Err(ApiError::BadRequest(
@@ -276,7 +243,7 @@ async fn assignment(
 
 async fn report(
     State(st): State<Arc<AppState>>,
-    Json(b): Json<UpdateReport>,
+    ApiJson(b): ApiJson<UpdateReport>,
 ) -> Result<Json<Value>, ApiError> {
     b.validate()?;
     let r = with_rollouts(&st, move |r| Ok(r.record_update(&b)?)).await?;
@@ -426,4 +393,141 @@ pub(crate) fn operation_detail(op: &str) -> Option<OperationDetail> {
         ),
         _ => return None,
     })
+}
+
+/// Largest repository file the hub serves (firmware images are a few MiB).
+const MAX_UPDATE_FILE: u64 = 256 << 20;
+
+/// The TUF repository in DATA_DIR/updates, mounted read-only at `/updates/`.
+struct Updates {
+    app: Arc<AppState>,
+    root: PathBuf,
+}
+
+/// `GET /updates/metadata/...` and `/updates/targets/...`: the TUF repository that
+/// `palisade update init|add-target|publish --repo DATA_DIR/updates` maintains, served to
+/// authenticated devices. Devices present a bearer API token (any role; the agent's token is
+/// analyst so it can also report). Client-certificate authentication belongs to the mTLS
+/// gateway (issue 10), which can mount this same router.
+pub(crate) fn updates_router(state: Arc<AppState>, root: PathBuf) -> Router {
+    Router::new()
+        .route("/updates/{*path}", get(serve_update))
+        .with_state(Arc::new(Updates { app: state, root }))
+}
+
+/// `metadata/NAME` or `targets/A/B...`: plain segments only, so no path leaves the repository.
+fn repo_path(path: &str) -> Option<PathBuf> {
+    let mut segs = path.split('/');
+    let top = segs.next()?;
+    if top != "metadata" && top != "targets" {
+        return None;
+    }
+    let mut out = PathBuf::from(top);
+    let mut n = 0;
+    for s in segs {
+        let ok = !s.is_empty()
+            && s.len() <= 255
+            && !s.starts_with('.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+@=".contains(&b));
+        if !ok {
+            return None;
+        }
+        out.push(s);
+        n += 1;
+    }
+    (n > 0 && path.len() <= 1024).then_some(out)
+}
+
+async fn serve_update(
+    State(u): State<Arc<Updates>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let st = &u.app;
+    st.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let store = st.store.clone();
+    let auth = tokio::task::spawn_blocking(move || auth::authenticate(store.as_ref(), &headers))
+        .await
+        .ok()
+        .flatten();
+    let Some(auth) = auth else {
+        st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return ApiError::Unauthenticated.into_response();
+    };
+    if auth.must_change {
+        return ApiError::Forbidden(
+            "change the one-time password first (console /password)".into(),
+        )
+        .into_response();
+    }
+    repo_file(u.root.clone(), path).await
+}
+
+/// One file of the TUF repository under `root`, for a caller that has already authenticated
+/// the device (the bearer-token mount above; the mTLS gateway of issue 10 can call it after its
+/// client-certificate check).
+pub(crate) async fn repo_file(root: PathBuf, path: String) -> Response {
+    let Some(rel) = repo_path(&path) else {
+        return ApiError::NotFound.into_response();
+    };
+    let file = root.join(&rel);
+    // symlink_metadata: a link planted in the repository is not followed.
+    let read = tokio::task::spawn_blocking(move || match std::fs::symlink_metadata(&file) {
+        Ok(m) if m.is_file() && m.len() <= MAX_UPDATE_FILE => std::fs::read(&file).ok(),
+        Ok(m) if m.is_file() => {
+            tracing::warn!("{}: larger than {MAX_UPDATE_FILE} bytes", file.display());
+            None
+        }
+        _ => None,
+    })
+    .await;
+    let Ok(Some(body)) = read else {
+        return ApiError::NotFound.into_response();
+    };
+    let ctype = if path.ends_with(".json") {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
+    // Metadata changes in place (timestamp.json every publish): never cache it.
+    let cache = if rel.starts_with("metadata") {
+        "no-store"
+    } else {
+        "private, max-age=300"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repo_path;
+
+    #[test]
+    fn repository_paths_stay_inside() {
+        assert!(repo_path("metadata/1.root.json").is_some());
+        assert!(repo_path("targets/0a1b.fw-cam.bin").is_some());
+        assert!(repo_path("targets/dir/x.bin").is_some());
+        for bad in [
+            "metadata",
+            "metadata/",
+            "metadata/../kek",
+            "targets/./x",
+            "targets/.hidden",
+            "keys/root.pem",
+            "../hub.db",
+            "metadata//x",
+            "targets/a%2f..",
+            "metadata/a\\b",
+        ] {
+            assert!(repo_path(bad).is_none(), "{bad}");
+        }
+    }
 }

@@ -250,6 +250,17 @@ async fn set_device_zone(
     Ok(Json(
         with_zones(&st, move |s, z| {
             let t = now();
+            // Without a new profile the device keeps its own across moves (e.g. back from
+            // quarantine to its policy zone).
+            let (profile, mud_url) = match profile {
+                Some(p) => (Some(p), mud_url),
+                // A malformed MAC is left to the store's clear 400 below.
+                None if palisade_store::zones::normalize_mac(&mac).is_none() => (None, None),
+                None => {
+                    let cur = z.device_zone(&mac, t).map_err(store_err)?;
+                    (cur.profile, cur.mud_url)
+                }
+            };
             let asg = Assignment {
                 zone: &b.zone,
                 profile: profile.as_deref(),
@@ -312,6 +323,16 @@ async fn export_nft(
         let zones = z.list_zones(t).map_err(store_err)?;
         let isolation_of = |name: &str| zones.iter().find(|z| z.name == name).map(|z| z.isolation);
         let mut out = palisade_policy::nft::quarantine_ruleset(&hub_ips);
+        // The export is the whole state: devices moved out of quarantine leave the sets here,
+        // in the same transaction that re-adds those still in it.
+        for table in [
+            palisade_policy::respond::QUARANTINE_TABLE,
+            palisade_policy::nft::BRIDGE_QUARANTINE_TABLE,
+        ] {
+            for set in ["q_mac", "q_v4", "q_v6"] {
+                out.push_str(&format!("flush set {table} {set}\n"));
+            }
+        }
         for d in z.list_assignments(None, t).map_err(store_err)? {
             let ips = device_ips(s, &d.mac);
             let mac = palisade_policy::parse_mac(&d.mac).ok();
@@ -329,14 +350,10 @@ async fn export_nft(
                     let Ok(mud) = palisade_policy::load(profile) else {
                         continue;
                     };
-                    let opts = palisade_policy::nft::CompileOptions {
-                        device_macs: mac.into_iter().collect(),
-                        device_ips: ips,
-                        table: Some(format!("palisade_mud_{}", d.mac.replace(':', ""))),
-                        quarantine: false,
-                        hub_ips: hub_ips.clone(),
-                        ..Default::default()
-                    };
+                    let Some(mac) = mac else { continue };
+                    // The same table name `palisade sense --mud-enforce` fills DNS sets in.
+                    let mut opts = palisade_policy::live::device_compile_options(&mac, &hub_ips);
+                    opts.device_ips = ips;
                     out.push_str(&format!(
                         "# {} in zone {} ({})\n",
                         d.mac, d.zone, mud.mud.mud_url
@@ -420,7 +437,7 @@ pub(crate) fn operation_detail(op: &str) -> Option<OperationDetail> {
                 json!({ "type": "object", "required": ["zone"], "additionalProperties": false, "properties": {
                 "zone": { "type": "string" }, "reason": { "type": "string", "maxLength": 1024 },
                 "expires_in_s": { "type": "integer", "minimum": 1 },
-                "mud_profile": { "type": "object", "description": "RFC 8520 MUD profile (validated)" } } }),
+                "mud_profile": { "type": "object", "description": "RFC 8520 MUD profile (validated); without it the device keeps its current profile" } } }),
             )),
             ok("200", "Assigned", r("DeviceZone")),
         ),

@@ -76,10 +76,6 @@ fn schemathesis_finds_no_server_errors_or_schema_violations() {
             "/stream/alerts",
             "--exclude-operation-id",
             "revokeToken",
-            // Owned by the rollout work (issue 9): it answers 409 (a rollout is already
-            // active) without documenting it. Remove this line once it does.
-            "--exclude-operation-id",
-            "createRollout",
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
             "--max-examples",

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use palisade_hub::client::{Response, Trust, request};
 use palisade_hub::store::Role;
+use palisade_hub::store::postgres::testing::{ClusterOptions, TestCluster};
 use palisade_hub::{Hub, HubConfig};
 use serde_json::{Value, json};
 
@@ -14,15 +15,31 @@ struct Running {
     dir: std::path::PathBuf,
     _rt: tokio::runtime::Runtime,
     store: std::sync::Arc<dyn palisade_hub::store::Store>,
+    /// The PostgreSQL server of a hub over PostgreSQL (stopped after the hub).
+    _pg: Option<TestCluster>,
 }
 
 fn start() -> Running {
-    let dir = std::env::temp_dir().join(format!("palisade-hub-zones-{}", std::process::id()));
+    start_on("lite", None)
+}
+
+/// The same test on a hub over PostgreSQL (issue 13: `database_url`); skipped with a message
+/// when PostgreSQL is absent, unless PALISADE_REQUIRE_ORACLES=1.
+fn start_on_postgres() -> Option<Running> {
+    let cluster = TestCluster::start(ClusterOptions::default())?;
+    let url = cluster.fresh_database("zones").unwrap();
+    Some(start_on("pg", Some((url, cluster))))
+}
+
+fn start_on(tag: &str, pg: Option<(String, TestCluster)>) -> Running {
+    let (database_url, cluster) = pg.unzip();
+    let dir = std::env::temp_dir().join(format!("palisade-hub-zones-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let cfg = HubConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.clone(),
         tls: false,
+        database_url,
         ..HubConfig::default()
     };
     let hub = Hub::prepare(&cfg).unwrap();
@@ -42,6 +59,7 @@ fn start() -> Running {
         dir,
         _rt: rt,
         store,
+        _pg: cluster,
     }
 }
 
@@ -99,7 +117,17 @@ const PROFILE: &str = r#"{
 
 #[test]
 fn zones_are_editable_by_role_and_exported_as_an_nft_ruleset() {
-    let h = start();
+    zones_scenario(start());
+}
+
+#[test]
+fn zones_are_editable_by_role_and_exported_as_an_nft_ruleset_over_postgres() {
+    if let Some(h) = start_on_postgres() {
+        zones_scenario(h);
+    }
+}
+
+fn zones_scenario(h: Running) {
     let admin = h.token("1", Role::Admin);
     let analyst = h.token("2", Role::Analyst);
     let viewer = h.token("3", Role::Viewer);
@@ -157,6 +185,18 @@ fn zones_are_editable_by_role_and_exported_as_an_nft_ruleset() {
         200,
     );
     assert_eq!(d["mud_url"], "https://example.com/cam.json");
+    // Through quarantine and back, the device keeps its profile.
+    for zone in ["quarantine", "iot"] {
+        let d = h.json(
+            "PUT",
+            "/devices/aa:bb:cc:00:00:02/zone",
+            &analyst,
+            &format!(r#"{{"zone":"{zone}"}}"#),
+            200,
+        );
+        assert_eq!(d["zone"], zone);
+        assert_eq!(d["mud_url"], "https://example.com/cam.json", "{d}");
+    }
     // Unknown zone, bad MAC, unknown field: 400/422.
     let r = h.call(
         "PUT",
@@ -240,7 +280,13 @@ fn zones_are_editable_by_role_and_exported_as_an_nft_ruleset() {
 
 /// `nft -c -f` on the ruleset in a private network namespace.
 fn nft_accepts(rs: &str) {
-    let ns = format!("palz{}", std::process::id());
+    // Unique per call: the SQLite and PostgreSQL variants run at the same time.
+    static NS_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let ns = format!(
+        "palz{}-{}",
+        std::process::id(),
+        NS_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
     let ok = Command::new("ip")
         .args(["netns", "add", &ns])
         .status()

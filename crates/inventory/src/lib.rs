@@ -258,6 +258,9 @@ pub struct DeviceState {
     pub hostnames: BTreeSet<String>,
     pub dns_queries: BTreeSet<String>,
     pub services: BTreeSet<(&'static str, u16)>,
+    /// Services that a peer outside the local segment (a globally routable initiator)
+    /// reached: inbound from the WAN, e.g. through a port forward or UPnP mapping.
+    pub external_services: BTreeSet<(&'static str, u16)>,
     pub protocols: BTreeSet<&'static str>,
     /// Observed TTLs of IP packets the device sent (initial TTL families).
     pub ttls: BTreeSet<u8>,
@@ -515,6 +518,11 @@ impl DeviceState {
         }
     }
 
+    /// Records that a peer outside the local segment reached one of the device's services.
+    pub fn saw_external_service(&mut self, proto: &'static str, port: u16) {
+        insert_capped(&mut self.external_services, (proto, port), MAX_SERVICES);
+    }
+
     /// Records the TCP fingerprint of a SYN or SYN+ACK the device sent (`segment` = the TCP
     /// header and payload). Only local sources count: a router forwards others' SYNs.
     pub fn saw_tcp_syn(&mut self, src: &IpAddr, ip: IpFacts, segment: &[u8]) {
@@ -574,6 +582,8 @@ impl DeviceState {
         trim_set(&mut self.dns_queries, MAX_DNS);
         self.services.extend(o.services);
         trim_set(&mut self.services, MAX_SERVICES);
+        self.external_services.extend(o.external_services);
+        trim_set(&mut self.external_services, MAX_SERVICES);
         self.protocols.extend(o.protocols);
         self.ttls.extend(o.ttls);
         self.syn_signatures.extend(o.syn_signatures);

@@ -36,6 +36,8 @@ pub(crate) enum AgentCommand {
     },
     /// Poll the repository and install the firmware target (once, or every --interval).
     Run(RunArgs),
+    /// Obtain or renew the device certificate over EST (token, IDevID or current certificate).
+    Enroll(crate::enroll_cmd::EnrollArgs),
     /// Print the last status report of a device.
     Status {
         #[arg(long)]
@@ -47,10 +49,12 @@ pub(crate) enum AgentCommand {
 pub(crate) struct RunArgs {
     #[arg(long)]
     device: PathBuf,
-    /// Repository base: https://HOST:PORT[/path], http://... or a directory.
-    #[arg(long)]
-    url: String,
-    /// CA certificate(s) trusted for an https:// repository.
+    /// Repository base: https://HOST:PORT[/path], http://... or a directory. Default with
+    /// --hub: the hub's own repository, HUB/updates (fetched with the hub token).
+    #[arg(long, required_unless_present = "hub")]
+    url: Option<String>,
+    /// CA certificate(s) trusted for an https:// repository (default for the hub's own
+    /// repository: --hub-cert).
     #[arg(long)]
     ca: Option<PathBuf>,
     /// Firmware signing key(s) the bootloader trusts (public or private PEM); repeatable.
@@ -119,6 +123,7 @@ pub(crate) fn run(cmd: AgentCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Run(a) => run_agent(a),
+        AgentCommand::Enroll(a) => crate::enroll_cmd::run(a),
     }
 }
 
@@ -134,6 +139,14 @@ fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>> {
                 .ok_or_else(|| anyhow!("{}: not a signing key", p.display()))
         })
         .collect()
+}
+
+/// Where the TUF repository is and how to reach it.
+struct Repo {
+    url: String,
+    tls: Option<ClientTls>,
+    /// Bearer token for the hub's own repository.
+    token: Option<String>,
 }
 
 struct Hub {
@@ -188,7 +201,21 @@ fn run_agent(a: RunArgs) -> Result<ExitCode> {
     } else {
         UpgradeMode::Swap
     };
-    let tls = match &a.ca {
+    // The hub's own repository: same host, same credentials, same pinned certificate.
+    let url = match (&a.url, &a.hub) {
+        (Some(u), _) => u.clone(),
+        (None, Some(h)) => format!("{}/updates", h.trim_end_matches('/')),
+        (None, None) => bail!("give --url or --hub"),
+    };
+    let from_hub = a
+        .hub
+        .as_ref()
+        .is_some_and(|h| url.starts_with(&format!("{}/", h.trim_end_matches('/'))));
+    let repo_token = if from_hub { a.hub_token.clone() } else { None };
+    let ca =
+        a.ca.clone()
+            .or_else(|| from_hub.then(|| a.hub_cert.clone()).flatten());
+    let tls = match &ca {
         Some(p) => Some(
             tls_config_trusting(
                 &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
@@ -197,9 +224,14 @@ fn run_agent(a: RunArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    if a.url.starts_with("https://") && tls.is_none() {
+    if url.starts_with("https://") && tls.is_none() {
         bail!("an https:// repository needs --ca (the CA certificate to trust)");
     }
+    let repo = Repo {
+        url,
+        tls,
+        token: repo_token,
+    };
     let hub = match (&a.hub, &a.hub_token) {
         (Some(base), Some(token)) => Some(Hub {
             base: base.clone(),
@@ -219,7 +251,7 @@ fn run_agent(a: RunArgs) -> Result<ExitCode> {
         _ => None,
     };
     loop {
-        let code = one_cycle(&a, &trusted, mode, tls.clone(), hub.as_ref())?;
+        let code = one_cycle(&a, &trusted, mode, &repo, hub.as_ref())?;
         match a.interval {
             None => return Ok(code),
             Some(s) => std::thread::sleep(Duration::from_secs(s.max(1))),
@@ -231,7 +263,7 @@ fn one_cycle(
     a: &RunArgs,
     keys: &[palisade_firmware::TrustedKey<'_>],
     mode: UpgradeMode,
-    tls: Option<ClientTls>,
+    repo: &Repo,
     hub: Option<&Hub>,
 ) -> Result<ExitCode> {
     let mut dev =
@@ -258,15 +290,25 @@ fn one_cycle(
         healthy: !a.unhealthy,
         now: now(),
     };
-    let report = if a.url.starts_with("https://") {
-        let f = HttpFetcher::https(&a.url, tls.ok_or_else(|| anyhow!("no TLS configuration"))?)
-            .ok_or_else(|| anyhow!("bad URL {}", a.url))?;
-        run_cycle(&mut dev, f, &policy)?
-    } else if a.url.starts_with("http://") {
-        let f = HttpFetcher::new(&a.url).ok_or_else(|| anyhow!("bad URL {}", a.url))?;
-        run_cycle(&mut dev, f, &policy)?
+    let bearer = |f: HttpFetcher| match &repo.token {
+        Some(t) => f
+            .with_bearer(t)
+            .ok_or_else(|| anyhow!("the hub token is not a valid header value")),
+        None => Ok(f),
+    };
+    let url = &repo.url;
+    let report = if url.starts_with("https://") {
+        let tls = repo
+            .tls
+            .clone()
+            .ok_or_else(|| anyhow!("no TLS configuration"))?;
+        let f = HttpFetcher::https(url, tls).ok_or_else(|| anyhow!("bad URL {url}"))?;
+        run_cycle(&mut dev, bearer(f)?, &policy)?
+    } else if url.starts_with("http://") {
+        let f = HttpFetcher::new(url).ok_or_else(|| anyhow!("bad URL {url}"))?;
+        run_cycle(&mut dev, bearer(f)?, &policy)?
     } else {
-        let dir = a.url.strip_prefix("file://").unwrap_or(&a.url);
+        let dir = url.strip_prefix("file://").unwrap_or(url);
         run_cycle(&mut dev, DirFetcher(Path::new(dir).to_owned()), &policy)?
     };
     let j = serde_json::to_value(&report)?;

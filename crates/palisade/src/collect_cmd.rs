@@ -46,6 +46,12 @@ pub struct CollectArgs {
     /// Run no threat detectors.
     #[arg(long)]
     no_detect: bool,
+    #[command(flatten)]
+    export: crate::export_cmd::OutputArgs,
+    /// Serve Prometheus metrics (GET /metrics) on this TCP address: datagrams, records,
+    /// templates, decode errors, alerts by kind.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 /// At most this many decode errors are kept as warnings per listener.
@@ -161,6 +167,7 @@ pub fn run(a: CollectArgs) -> Result<ExitCode> {
         ..DecoderConfig::default()
     });
     let mut out = open_output(a.output.as_deref())?;
+    let mut metrics = crate::metrics::CollectHook::start(a.metrics)?;
     let result = receive_loop(
         &a,
         &rx,
@@ -169,6 +176,7 @@ pub fn run(a: CollectArgs) -> Result<ExitCode> {
         &mut input,
         &mut listeners,
         &mut out,
+        &mut metrics,
     );
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -195,9 +203,11 @@ pub fn run(a: CollectArgs) -> Result<ExitCode> {
     }
     write_report(&mut *out, &report, format)?;
     out.flush().context("writing the output")?;
+    crate::export_cmd::deliver(&a.export, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::too_many_arguments)] // the collector's state, passed whole
 fn receive_loop(
     a: &CollectArgs,
     rx: &Receiver<(usize, SocketAddr, Vec<u8>)>,
@@ -206,8 +216,24 @@ fn receive_loop(
     input: &mut FlowInput,
     listeners: &mut [Listener],
     out: &mut Box<dyn Write + Send>,
+    metrics: &mut Option<crate::metrics::CollectHook>,
 ) -> Result<()> {
     let started = Instant::now();
+    let mut tick = |listeners: &[Listener], decoder: &Decoder, input: &FlowInput, force| {
+        if let Some(m) = metrics.as_mut() {
+            let figures: Vec<_> = listeners
+                .iter()
+                .map(|l| crate::metrics::ListenerFigures {
+                    label: &l.label,
+                    datagrams: l.datagrams,
+                    bytes: l.bytes,
+                    errors: l.errors,
+                })
+                .collect();
+            m.tick(&figures, decoder, input, force);
+        }
+    };
+    tick(listeners, decoder, input, true);
     let mut last_datagram: Option<Instant> = None;
     let mut batch: Vec<FlowRecord> = Vec::new();
     loop {
@@ -221,6 +247,7 @@ fn receive_loop(
         {
             break;
         }
+        tick(listeners, decoder, input, false);
         let (i, from, dg) = match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(x) => x,
             Err(RecvTimeoutError::Timeout) => continue,
@@ -248,5 +275,6 @@ fn receive_loop(
             }
         }
     }
+    tick(listeners, decoder, input, true);
     Ok(())
 }

@@ -15,8 +15,9 @@ use anyhow::{Context, Result, bail};
 use palisade_export::{Findings, formats, ocsf, stix, syslog, webhook};
 use serde_json::Value;
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
+    #[default]
     Cef,
     Leef,
     Ocsf,
@@ -51,6 +52,9 @@ pub struct ExportArgs {
     /// File holding the HMAC-SHA256 key for the X-Palisade-Signature header.
     #[arg(long)]
     webhook_secret_file: Option<PathBuf>,
+    /// PEM CA certificate(s) trusted for an https:// webhook (default: the system store).
+    #[arg(long)]
+    webhook_ca: Option<PathBuf>,
     /// Where bodies that could not be delivered go (one JSON line each).
     #[arg(long, default_value = "palisade-webhook-dead-letter.ndjson")]
     dead_letter: PathBuf,
@@ -60,6 +64,144 @@ pub struct ExportArgs {
     /// First retry delay in milliseconds (doubles each retry, at most 30 s).
     #[arg(long, default_value_t = 500)]
     webhook_backoff_ms: u64,
+}
+
+/// SIEM/webhook delivery flags shared by `analyze`, `ingest` and `collect` (flattened into
+/// their arguments): the findings of the run go out as `--export-format` records to
+/// `--export` (a file or a syslog URL) and/or as signed JSON to `--webhook`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Also send the findings to a file, or as RFC 5424 syslog to syslog://HOST:PORT or
+    /// udp://HOST:PORT (UDP), syslog+tcp:// or tcp:// (TCP), syslog+tls:// or tls:// (TLS).
+    #[arg(long, value_name = "URL|FILE")]
+    pub export: Option<String>,
+    /// Record format for --export.
+    #[arg(long, value_enum, default_value = "cef")]
+    pub export_format: ExportFormat,
+    /// PEM CA certificate(s) for a tls:// syslog server.
+    #[arg(long)]
+    pub export_ca: Option<PathBuf>,
+    /// TLS server name of the syslog server (default: the URL's host).
+    #[arg(long)]
+    pub export_server_name: Option<String>,
+    /// POST every alert (JSON, HMAC-signed with --webhook-secret-file) to this http:// or
+    /// https:// URL; retried with backoff, undeliverable bodies go to --dead-letter.
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// File holding the HMAC-SHA256 key for the X-Palisade-Signature header.
+    #[arg(long)]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// PEM CA certificate(s) trusted for an https:// webhook (default: the system store,
+    /// /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long)]
+    pub webhook_ca: Option<PathBuf>,
+    /// Where webhook bodies that could not be delivered go (one JSON line each).
+    #[arg(long, default_value = "palisade-webhook-dead-letter.ndjson")]
+    pub dead_letter: PathBuf,
+    /// Delivery attempts per webhook body.
+    #[arg(long, default_value_t = 5)]
+    pub webhook_attempts: u32,
+    /// First webhook retry delay in milliseconds (doubles each retry, at most 30 s).
+    #[arg(long, default_value_t = 500)]
+    pub webhook_backoff_ms: u64,
+}
+
+/// Where and how findings go (from `palisade export` or an [`OutputArgs`]).
+struct Delivery<'a> {
+    format: ExportFormat,
+    output: Option<&'a str>,
+    ca: Option<&'a PathBuf>,
+    server_name: Option<&'a str>,
+    hostname: &'a str,
+    webhook: Option<&'a str>,
+    webhook_secret_file: Option<&'a PathBuf>,
+    webhook_ca: Option<&'a PathBuf>,
+    dead_letter: &'a PathBuf,
+    webhook_attempts: u32,
+    webhook_backoff_ms: u64,
+}
+
+impl OutputArgs {
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery {
+            format: self.export_format,
+            output: self.export.as_deref(),
+            ca: self.export_ca.as_ref(),
+            server_name: self.export_server_name.as_deref(),
+            hostname: "palisade",
+            webhook: self.webhook.as_deref(),
+            webhook_secret_file: self.webhook_secret_file.as_ref(),
+            webhook_ca: self.webhook_ca.as_ref(),
+            dead_letter: &self.dead_letter,
+            webhook_attempts: self.webhook_attempts,
+            webhook_backoff_ms: self.webhook_backoff_ms,
+        }
+    }
+}
+
+/// Sends a run's findings where [`OutputArgs`] say (nothing when no flag is given). A
+/// webhook body that could not be delivered is an error (after it went to the dead-letter
+/// file).
+pub fn deliver(args: &OutputArgs, report: &palisade_sensor::Report) -> Result<()> {
+    if args.export.is_none() && args.webhook.is_none() {
+        return Ok(());
+    }
+    let findings = palisade_export::load(&serde_json::to_string(report)?)
+        .map_err(|e| anyhow::anyhow!("report to findings: {e}"))?;
+    let d = args.delivery();
+    if d.output.is_some() {
+        emit(&d, &findings)?;
+    }
+    if let Some(url) = d.webhook {
+        let failed = post_webhooks(&d, url, &findings)?;
+        if failed > 0 {
+            bail!(
+                "{failed} webhook bodies could not be delivered; see {}",
+                d.dead_letter.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Renders and writes/sends the records (file, stdout or syslog).
+fn emit(d: &Delivery<'_>, findings: &Findings) -> Result<()> {
+    let rendered = render(findings, d.format)?;
+    match (d.output, rendered) {
+        (Some(url), Rendered::Lines(lines)) if is_syslog_url(url) => {
+            send_syslog(d, url, &lines)?;
+        }
+        (Some(url), Rendered::Document(_)) if is_syslog_url(url) => {
+            bail!("syslog carries cef, leef, ocsf or ecs records, not whole documents");
+        }
+        (out, r) => {
+            let mut w = crate::open_output(out.map(std::path::Path::new))?;
+            match r {
+                Rendered::Lines(lines) => {
+                    for (_, _, l) in lines {
+                        writeln!(w, "{l}")?;
+                    }
+                }
+                Rendered::Document(d) => w.write_all(d.as_bytes())?,
+            }
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn is_syslog_url(url: &str) -> bool {
+    [
+        "syslog://",
+        "syslog+udp://",
+        "syslog+tcp://",
+        "syslog+tls://",
+        "udp://",
+        "tcp://",
+        "tls://",
+    ]
+    .iter()
+    .any(|p| url.starts_with(p))
 }
 
 fn now_rfc3339() -> String {
@@ -160,29 +302,22 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let rendered = render(&findings, a.format)?;
-    match (a.output.as_deref(), rendered) {
-        (Some(url), Rendered::Lines(lines)) if url.starts_with("syslog") => {
-            send_syslog(&a, url, &lines)?;
-        }
-        (Some(url), Rendered::Document(_)) if url.starts_with("syslog") => {
-            bail!("syslog carries cef, leef, ocsf or ecs records, not whole documents");
-        }
-        (out, r) => {
-            let mut w = crate::open_output(out.map(std::path::Path::new))?;
-            match r {
-                Rendered::Lines(lines) => {
-                    for (_, _, l) in lines {
-                        writeln!(w, "{l}")?;
-                    }
-                }
-                Rendered::Document(d) => w.write_all(d.as_bytes())?,
-            }
-            w.flush()?;
-        }
-    }
-    if let Some(url) = &a.webhook {
-        let failed = post_webhooks(&a, url, &findings)?;
+    let d = Delivery {
+        format: a.format,
+        output: a.output.as_deref(),
+        ca: a.ca.as_ref(),
+        server_name: a.server_name.as_deref(),
+        hostname: &a.hostname,
+        webhook: a.webhook.as_deref(),
+        webhook_secret_file: a.webhook_secret_file.as_ref(),
+        webhook_ca: a.webhook_ca.as_ref(),
+        dead_letter: &a.dead_letter,
+        webhook_attempts: a.webhook_attempts,
+        webhook_backoff_ms: a.webhook_backoff_ms,
+    };
+    emit(&d, &findings)?;
+    if let Some(url) = d.webhook {
+        let failed = post_webhooks(&d, url, &findings)?;
         if failed > 0 {
             eprintln!(
                 "palisade: {failed} webhook bodies could not be delivered; see {}",
@@ -204,7 +339,7 @@ fn host_port(url: &str) -> Result<(String, String)> {
     Ok((host.trim_matches(['[', ']']).to_string(), port.to_string()))
 }
 
-fn send_syslog(a: &ExportArgs, url: &str, lines: &[(String, String, String)]) -> Result<()> {
+fn send_syslog(a: &Delivery<'_>, url: &str, lines: &[(String, String, String)]) -> Result<()> {
     let (host, port) = host_port(url)?;
     let addr = format!("{host}:{port}")
         .to_socket_addrs()?
@@ -218,7 +353,7 @@ fn send_syslog(a: &ExportArgs, url: &str, lines: &[(String, String, String)]) ->
                 facility: syslog::DEFAULT_FACILITY,
                 severity: syslog::severity(sev),
                 timestamp: &now,
-                hostname: &a.hostname,
+                hostname: a.hostname,
                 app_name: "palisade",
                 procid: &procid,
                 msgid: id,
@@ -227,7 +362,8 @@ fn send_syslog(a: &ExportArgs, url: &str, lines: &[(String, String, String)]) ->
             payload,
         )
     });
-    if url.starts_with("syslog://") || url.starts_with("syslog+udp://") {
+    if url.starts_with("syslog://") || url.starts_with("syslog+udp://") || url.starts_with("udp://")
+    {
         let sock = UdpSocket::bind(if addr.is_ipv4() {
             "0.0.0.0:0"
         } else {
@@ -242,7 +378,7 @@ fn send_syslog(a: &ExportArgs, url: &str, lines: &[(String, String, String)]) ->
     let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
         .with_context(|| format!("connecting to syslog {addr}"))?;
     tcp.set_write_timeout(Some(Duration::from_secs(10)))?;
-    if url.starts_with("syslog+tcp://") {
+    if url.starts_with("syslog+tcp://") || url.starts_with("tcp://") {
         let mut w = std::io::BufWriter::new(tcp);
         for m in msgs {
             w.write_all(&syslog::octet_counted(&m))?;
@@ -250,26 +386,12 @@ fn send_syslog(a: &ExportArgs, url: &str, lines: &[(String, String, String)]) ->
         w.flush()?;
         return Ok(());
     }
-    if url.starts_with("syslog+tls://") {
-        let ca =
-            a.ca.as_ref()
-                .context("syslog+tls needs --ca FILE (the server's CA certificate)")?;
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls::pki_types::pem::PemObject;
-        for c in rustls::pki_types::CertificateDer::pem_file_iter(ca)
-            .with_context(|| format!("reading {}", ca.display()))?
-        {
-            roots.add(c.context("bad certificate PEM")?)?;
-        }
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let name = a.server_name.clone().unwrap_or(host);
-        let sn = rustls::pki_types::ServerName::try_from(name).context("bad TLS server name")?;
-        let conn = rustls::ClientConnection::new(Arc::new(cfg), sn)?;
+    if url.starts_with("syslog+tls://") || url.starts_with("tls://") {
+        let ca = a.ca.context(
+            "syslog over TLS needs a CA file (--ca / --export-ca: the server's CA certificate)",
+        )?;
+        let name = a.server_name.map(str::to_string).unwrap_or(host);
+        let conn = tls_client(ca, name)?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         for m in msgs {
             tls.write_all(&syslog::octet_counted(&m))
@@ -290,24 +412,58 @@ fn send_syslog(a: &ExportArgs, url: &str, lines: &[(String, String, String)]) ->
     bail!("unknown syslog scheme in {url} (syslog://, syslog+tcp://, syslog+tls://)")
 }
 
-/// One HTTP/1.1 POST over plain TCP; returns the status code.
-fn http_post(url: &str, body: &[u8], signature: Option<&str>) -> Result<u16> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("webhooks take http:// URLs")?;
+/// A rustls (ring) client trusting the PEM certificates in `ca`.
+fn tls_client(ca: &std::path::Path, server_name: String) -> Result<rustls::ClientConnection> {
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    // A system bundle may hold certificates rustls cannot parse; skip those.
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca)
+        .with_context(|| format!("reading {}", ca.display()))?
+        .flatten()
+    {
+        let _ = roots.add(c);
+    }
+    if roots.is_empty() {
+        bail!("no usable CA certificate in {}", ca.display());
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let sn = rustls::pki_types::ServerName::try_from(server_name).context("bad TLS server name")?;
+    Ok(rustls::ClientConnection::new(Arc::new(cfg), sn)?)
+}
+
+/// The system CA bundle (Debian's ca-certificates) for https:// webhooks without --webhook-ca.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// One HTTP/1.1 POST over plain TCP (http://) or TLS (https://, rustls with ring, trusting
+/// `ca` or the system bundle); returns the status code.
+fn http_post(url: &str, body: &[u8], signature: Option<&str>, ca: Option<&PathBuf>) -> Result<u16> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        bail!("webhooks take http:// or https:// URLs");
+    };
     let (hp, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr = if hp.contains(':') {
-        hp.to_string()
-    } else {
-        format!("{hp}:80")
-    }
-    .to_socket_addrs()?
-    .next()
-    .context("webhook host does not resolve")?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    // host[:port], [v6]:port
+    let (host, port) = match hp.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !p.contains(']') => (h, p.to_string()),
+        _ => (hp, if tls { "443" } else { "80" }.to_string()),
+    };
+    let host = host.trim_matches(['[', ']']);
+    let addr = (host, port.parse::<u16>().context("bad webhook port")?)
+        .to_socket_addrs()?
+        .next()
+        .context("webhook host does not resolve")?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.set_write_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!(
@@ -319,12 +475,22 @@ fn http_post(url: &str, body: &[u8], signature: Option<&str>) -> Result<u16> {
         req.push_str(&format!("{}: {sig}\r\n", webhook::SIGNATURE_HEADER));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    s.write_all(body)?;
+    let mut stream: Box<dyn ReadWrite> = if tls {
+        let ca_path = ca
+            .map(|p| p.as_path())
+            .unwrap_or(std::path::Path::new(SYSTEM_CA_BUNDLE));
+        let conn = tls_client(ca_path, host.to_string())?;
+        Box::new(rustls::StreamOwned::new(conn, s))
+    } else {
+        Box::new(s)
+    };
+    stream.write_all(req.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
     let mut head = Vec::new();
     let mut buf = [0u8; 512];
     while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
-        let n = s.read(&mut buf)?;
+        let n = stream.read(&mut buf)?;
         if n == 0 {
             break;
         }
@@ -337,8 +503,11 @@ fn http_post(url: &str, body: &[u8], signature: Option<&str>) -> Result<u16> {
         .context("no HTTP status line in the response")
 }
 
-fn post_webhooks(a: &ExportArgs, url: &str, f: &Findings) -> Result<u64> {
-    let secret = match &a.webhook_secret_file {
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+fn post_webhooks(a: &Delivery<'_>, url: &str, f: &Findings) -> Result<u64> {
+    let secret = match a.webhook_secret_file {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
     };
@@ -367,7 +536,7 @@ fn post_webhooks(a: &ExportArgs, url: &str, f: &Findings) -> Result<u64> {
             if attempt > 1 {
                 std::thread::sleep(Duration::from_millis(backoff.delay_ms(attempt - 1)));
             }
-            match http_post(url, &bytes, sig.as_deref()) {
+            match http_post(url, &bytes, sig.as_deref(), a.webhook_ca) {
                 Ok(code) if (200..300).contains(&code) => {
                     delivered = true;
                     break;
@@ -382,7 +551,7 @@ fn post_webhooks(a: &ExportArgs, url: &str, f: &Findings) -> Result<u64> {
             let mut dl = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&a.dead_letter)
+                .open(a.dead_letter)
                 .with_context(|| format!("opening {}", a.dead_letter.display()))?;
             writeln!(
                 dl,

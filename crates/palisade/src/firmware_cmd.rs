@@ -18,7 +18,8 @@ use palisade_firmware::{
 
 #[derive(Subcommand)]
 pub(crate) enum FirmwareCommand {
-    /// Generate a signing (ed25519, ecdsa-p256, ecdsa-p384) or encryption (x25519) key.
+    /// Generate a signing (ed25519, ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072) or encryption
+    /// (x25519; ecdsa-p256 and rsa-2048 keys also encrypt) key.
     Keygen {
         /// Output private key file (PKCS#8 PEM).
         #[arg(short, long)]
@@ -49,7 +50,7 @@ pub(crate) enum FirmwareCommand {
         /// Anti-rollback: minimum security counter the image must carry.
         #[arg(long)]
         min_security_counter: Option<u32>,
-        /// X25519 private key to decrypt an encrypted image before verifying.
+        /// X25519, EC P-256 or RSA-2048 private key to decrypt an encrypted image first.
         #[arg(short = 'E', long)]
         decrypt_key: Option<PathBuf>,
         /// Print the result as JSON.
@@ -65,9 +66,9 @@ pub(crate) enum FirmwareCommand {
     },
     /// Analyse a firmware file system: components, CVEs, default credentials, keys, SBOM.
     Scan(crate::fwscan_cmd::ScanArgs),
-    /// Decrypt an encrypted image (ECIES-X25519) to a plaintext image.
+    /// Decrypt an encrypted image (ECIES-X25519, ECIES-P256, RSA-OAEP) to a plaintext image.
     Decrypt {
-        /// X25519 private key.
+        /// X25519, EC P-256 or RSA-2048 private key.
         #[arg(short, long)]
         key: PathBuf,
         infile: PathBuf,
@@ -134,7 +135,8 @@ pub(crate) struct SignArgs {
     /// Digest: auto, 256, 384 or 512.
     #[arg(long, default_value = "auto")]
     sha: String,
-    /// Encrypt the payload for this X25519 public key (ECIES-X25519).
+    /// Encrypt the payload for this X25519 (ECIES-X25519), EC P-256 (ECIES-P256) or RSA-2048
+    /// (RSA-OAEP) key.
     #[arg(short = 'E', long)]
     encrypt: Option<PathBuf>,
     /// AES key length for --encrypt: 128 or 256.
@@ -189,11 +191,23 @@ fn read_password(what: &str) -> Result<Vec<u8>> {
     Ok(pw.as_bytes().to_vec())
 }
 
-fn x25519_private(path: &Path) -> Result<[u8; 32]> {
-    match read_key(path)? {
-        Key::Private(PrivateKey::X25519(k)) => Ok(k),
-        _ => bail!("{} is not an X25519 private key", path.display()),
-    }
+/// An image-decryption key file: X25519, EC P-256 or RSA-2048; PKCS#8 (password-protected or
+/// not), SEC 1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`.
+fn decryption_key(path: &Path) -> Result<palisade_firmware::enc::DecryptionKey> {
+    use palisade_firmware::enc::DecryptionKey;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    let key = if Key::is_encrypted_pem(&text) {
+        let pw = read_password(&format!("passphrase for {}", path.display()))?;
+        let (_, der) =
+            palisade_firmware::pem_decode(&text).ok_or_else(|| anyhow!("malformed PEM"))?;
+        let p8 = palisade_firmware::pkcs8enc::decrypt(&der, &pw)
+            .with_context(|| format!("loading key {}", path.display()))?;
+        DecryptionKey::from_pkcs8(&p8)
+    } else {
+        DecryptionKey::from_pem(&text)
+    };
+    key.with_context(|| format!("{}: not a decryption key", path.display()))
 }
 
 pub(crate) fn run(cmd: FirmwareCommand) -> Result<ExitCode> {
@@ -204,7 +218,9 @@ pub(crate) fn run(cmd: FirmwareCommand) -> Result<ExitCode> {
             password,
         } => {
             let kt = KeyType::from_name(&kind).ok_or_else(|| {
-                anyhow!("unknown key type {kind} (ed25519, ecdsa-p256, ecdsa-p384, x25519)")
+                anyhow!(
+                    "unknown key type {kind} (ed25519, ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, x25519)"
+                )
             })?;
             let (_, pem) = PrivateKey::generate(kt)?;
             let pem = if password {
@@ -252,9 +268,9 @@ pub(crate) fn run(cmd: FirmwareCommand) -> Result<ExitCode> {
             infile,
             outfile,
         } => {
-            let k = x25519_private(&key)?;
+            let k = decryption_key(&key)?;
             let bytes = fs::read(&infile)?;
-            let out = palisade_firmware::enc::decrypt_image(&bytes, &k)
+            let out = palisade_firmware::enc::decrypt_image_with(&bytes, &k)
                 .with_context(|| format!("decrypting {}", infile.display()))?;
             fs::write(&outfile, out)?;
             Ok(ExitCode::SUCCESS)
@@ -366,8 +382,14 @@ fn sign(a: SignArgs) -> Result<ExitCode> {
     let out = match &a.encrypt {
         Some(p) => {
             let pk = public_of(&read_key(p)?)?;
-            if pk.kind != KeyType::X25519 {
-                bail!("--encrypt supports X25519 keys (ECIES-X25519)");
+            if !matches!(
+                pk.kind,
+                KeyType::X25519 | KeyType::EcdsaP256 | KeyType::Rsa2048
+            ) {
+                bail!(
+                    "--encrypt takes an X25519 (ECIES-X25519), EC P-256 (ECIES-P256) or RSA-2048 (RSA-OAEP) key, not {}",
+                    pk.kind.name()
+                );
             }
             let enc = EncryptTo {
                 recipient: &pk,
@@ -418,8 +440,8 @@ fn verify(
     let raw = fs::read(imgfile).with_context(|| format!("reading {}", imgfile.display()))?;
     let (bytes, plaintext) = match decrypt_key {
         Some(p) => {
-            let k = x25519_private(p)?;
-            match palisade_firmware::enc::decrypt_image(&raw, &k) {
+            let k = decryption_key(p)?;
+            match palisade_firmware::enc::decrypt_image_with(&raw, &k) {
                 Ok(b) => (b, true),
                 Err(e) => return Ok(invalid(json, imgfile, &e.to_string())),
             }

@@ -13,14 +13,18 @@ use palisade_sensor::{AnalyzeOptions, FlowEvent, FlowSink, NullSink, Report};
 
 mod agent_cmd;
 mod anomaly_cmd;
+mod attest_cmd;
+mod bus_cmd;
 mod ca_cmd;
 mod collect_cmd;
 mod detect_cmd;
+mod enroll_cmd;
 mod export_cmd;
 mod firmware_cmd;
 mod fwscan_cmd;
 mod identify_cmd;
 mod ingest_cmd;
+mod metrics;
 mod mud_cmd;
 mod risk_cmd;
 mod rules_cmd;
@@ -97,6 +101,12 @@ enum Command {
         /// (see crates/detect/src/config.rs for names and defaults).
         #[arg(long)]
         detect_config: Option<PathBuf>,
+        /// Publish the devices and alerts to NATS JetStream instead of printing (issue 13).
+        #[command(flatten)]
+        bus: Box<bus_cmd::PublishArgs>,
+        /// SIEM / webhook delivery of the findings (issue 12).
+        #[command(flatten)]
+        export: export_cmd::OutputArgs,
     },
     /// Signature rules: `check DIR` prints which rules are supported and why not.
     Rules {
@@ -118,6 +128,11 @@ enum Command {
         #[command(subcommand)]
         command: ca_cmd::CaCommand,
     },
+    /// Remote attestation: golden PCR values from signed firmware (the hub's gateway checks quotes).
+    Attest {
+        #[command(subcommand)]
+        command: attest_cmd::AttestCommand,
+    },
     /// TUF update repository (init, add-target, publish, rotate-keys, expire, serve) and client (fetch).
     Update {
         #[command(subcommand)]
@@ -138,6 +153,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Send `analyze --format ndjson` output to a hub.
     Push(serve_cmd::PushArgs),
+    /// Hub worker: NATS JetStream events into the store (`--bench`: bus load generator).
+    Worker(Box<bus_cmd::WorkerArgs>),
     /// Live capture on an interface: NDJSON events as they happen; `--respond` quarantines.
     Sense(sense_cmd::SenseArgs),
     /// Flow collector: NetFlow v5/v9 and IPFIX over UDP into the flow-level analyzers.
@@ -173,11 +190,18 @@ enum EvalCommand {
     /// and print per-class TPR/FPR/precision and the confusion table.
     Detect {
         /// Capture(s) to analyse.
-        #[arg(long = "pcap", required = true, num_args = 1..)]
+        #[arg(long = "pcap", required_unless_present = "zeek", num_args = 1..)]
         pcaps: Vec<PathBuf>,
         /// Zeek conn.log.labeled (IoT-23 format).
+        #[arg(long, required_unless_present = "zeek")]
+        labels: Option<PathBuf>,
+        /// Labelled flow logs (IoT-23 conn.log.labeled TSV/JSON or *-labeled.csv) scored
+        /// from flows alone, one scenario per file (instead of --pcap/--labels).
+        #[arg(long, num_args = 1.., conflicts_with_all = ["pcaps", "labels"])]
+        zeek: Vec<PathBuf>,
+        /// With --zeek: keep label classes as written (no C&C-* -> C&C folding).
         #[arg(long)]
-        labels: PathBuf,
+        raw_labels: bool,
         /// Start-time slack for the join, in seconds.
         #[arg(long, default_value_t = 2.0)]
         tolerance: f64,
@@ -284,6 +308,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rules,
             anomaly,
             detect_config,
+            bus,
+            export,
         } => {
             let mut opts = AnalyzeOptions {
                 threads: threads.clamp(1, 64),
@@ -303,7 +329,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .as_deref()
                 .map(anomaly_cmd::load_model)
                 .transpose()?;
-            analyze_and_print(&inputs, &opts, format, output.as_deref())
+            if bus.enabled() {
+                return bus_cmd::analyze_and_publish(&inputs, &opts, &bus);
+            }
+            analyze_and_print(&inputs, &opts, format, output.as_deref(), Some(&export))
         }
         Command::Demo {
             format,
@@ -348,6 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Format::Table
                 })),
                 output.as_deref(),
+                None,
             );
             Ok(code?)
         }
@@ -355,6 +385,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules { command } => rules_cmd::run(command),
         Command::Firmware { command } => firmware_cmd::run(command),
         Command::Ca { command } => ca_cmd::run(command),
+        Command::Attest { command } => attest_cmd::run(command),
         Command::Update { command } => update_cmd::run(command),
         Command::Agent { command } => agent_cmd::run(command),
         Command::Kb { command } => match command {
@@ -423,6 +454,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Serve(a) => serve_cmd::serve(a),
         Command::Push(a) => serve_cmd::push(a),
+        Command::Worker(a) => bus_cmd::run(*a),
         Command::Sense(a) => sense_cmd::run(a),
         Command::Collect(a) => collect_cmd::run(a),
         Command::Ingest(a) => ingest_cmd::run(a),
@@ -441,10 +473,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             EvalCommand::Detect {
                 pcaps,
                 labels,
+                zeek,
+                raw_labels,
                 tolerance,
                 threads,
                 json,
             } => {
+                if !zeek.is_empty() {
+                    return ingest_cmd::eval_zeek(&zeek, json.as_deref(), raw_labels);
+                }
+                let labels = labels.context("--labels is required with --pcap")?;
                 detect_cmd::eval(&pcaps, &labels, tolerance, threads, json.as_deref())?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -505,6 +543,7 @@ fn analyze_and_print(
     opts: &AnalyzeOptions,
     format: Option<Format>,
     output: Option<&Path>,
+    export: Option<&export_cmd::OutputArgs>,
 ) -> Result<ExitCode> {
     let format = format.unwrap_or(if output.is_none() && io::stdout().is_terminal() {
         Format::Table
@@ -562,6 +601,9 @@ fn analyze_and_print(
             .map_err(|_| anyhow::anyhow!("output writer poisoned"))?;
         write_report(&mut **w, &report, format)?;
         w.flush().context("writing the report")?;
+    }
+    if let Some(e) = export {
+        export_cmd::deliver(e, &report)?;
     }
     if outcome.unusable_inputs > 0 {
         eprintln!(

@@ -12,6 +12,60 @@ use palisade_policy::check::{self, Violation};
 use palisade_policy::learn::{self, LearnOptions};
 use palisade_policy::nft::{self, CompileOptions};
 
+/// What is known of the device's local peers (RFC 8520 `same-manufacturer`, `manufacturer`,
+/// `model`). Manufacturers default to the IEEE OUI registry organisation of each MAC.
+#[derive(clap::Args)]
+pub(crate) struct IdentityArgs {
+    /// A local peer's own MUD URL, MAC=URL (it becomes a `model` match). Repeatable.
+    #[arg(long = "peer-mud-url")]
+    peer_mud_url: Vec<String>,
+    /// A local peer's manufacturer (MUD URL authority), MAC=DOMAIN (`manufacturer`). Repeatable.
+    #[arg(long = "peer-manufacturer")]
+    peer_manufacturer: Vec<String>,
+    /// The device's manufacturer name (default: its OUI registry organisation).
+    #[arg(long)]
+    device_vendor: Option<String>,
+    /// Do not look manufacturers up in the OUI registry (same OUI then means same manufacturer).
+    #[arg(long)]
+    no_oui_vendors: bool,
+}
+
+fn oui_vendor(mac: [u8; 6]) -> Option<String> {
+    palisade_kb::OuiTable::embedded()
+        .lookup(mac)
+        .map(str::to_string)
+}
+
+impl IdentityArgs {
+    fn identities(&self) -> Result<palisade_policy::Identities> {
+        let mut ids = palisade_policy::Identities {
+            device_vendor: self.device_vendor.clone(),
+            vendor_lookup: (!self.no_oui_vendors)
+                .then_some(oui_vendor as fn([u8; 6]) -> Option<String>),
+            ..Default::default()
+        };
+        for (flag, list, is_url) in [
+            ("--peer-mud-url", &self.peer_mud_url, true),
+            ("--peer-manufacturer", &self.peer_manufacturer, false),
+        ] {
+            for spec in list {
+                let (mac, value) = spec
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("{flag} wants MAC=VALUE: {spec}"))?;
+                let mac =
+                    palisade_policy::parse_mac(mac).with_context(|| format!("{flag} {spec}"))?;
+                let p = ids.peers.entry(mac).or_default();
+                if is_url {
+                    p.mud_url = Some(value.to_string());
+                } else {
+                    p.manufacturer = Some(value.to_string());
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
 #[derive(Subcommand)]
 pub(crate) enum MudCommand {
     /// Learn a least-privilege MUD profile for one device from captures.
@@ -24,6 +78,8 @@ pub(crate) enum MudCommand {
         /// mud-url of the generated profile.
         #[arg(long)]
         mud_url: Option<String>,
+        #[command(flatten)]
+        ids: IdentityArgs,
         /// Write the profile here instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -39,6 +95,8 @@ pub(crate) enum MudCommand {
         /// Print the report (alerts with offending flows) as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        ids: IdentityArgs,
     },
     /// Compile a profile to an nftables ruleset (nft -f).
     Compile {
@@ -145,13 +203,17 @@ pub(crate) fn run(cmd: MudCommand) -> Result<ExitCode> {
             pcaps,
             device,
             mud_url,
+            ids,
             output,
         } => {
             let mac = palisade_policy::parse_mac(&device)?;
+            let ids = ids.identities()?;
             let opts = LearnOptions {
                 mud_url,
-                systeminfo: None,
-                last_update: None,
+                device_vendor: ids.device_vendor,
+                peers: ids.peers,
+                vendor_lookup: ids.vendor_lookup,
+                ..Default::default()
             };
             let l = learn::learn(&pcaps, mac, &opts)?;
             let o = &l.observation;
@@ -174,10 +236,11 @@ pub(crate) fn run(cmd: MudCommand) -> Result<ExitCode> {
             pcaps,
             device,
             json,
+            ids,
         } => {
             let mud = read_profile(&profile)?;
             let mac = palisade_policy::parse_mac(&device)?;
-            let r = check::check(&mud, &pcaps, mac)?;
+            let r = check::check_with(&mud, &pcaps, mac, ids.identities()?)?;
             if json {
                 let alerts: Vec<_> = r
                     .violations

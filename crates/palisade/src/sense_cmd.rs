@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use palisade_hub::client::{self, Trust};
-use palisade_policy::respond::{Responder, ResponsePolicy, Target};
+use palisade_policy::live::{DeviceViolations, LiveChecker};
+use palisade_policy::respond::{Responder, ResponsePolicy, Target, apply};
 use palisade_sensor::live::{CaptureOptions, LiveCapture, LiveSensor, parse_bpf, wall_clock_ns};
 use palisade_sensor::{Alert, AnalyzeOptions, FlowEvent, FlowSink, InputReport, rfc3339};
 
@@ -71,6 +72,24 @@ pub struct SenseArgs {
     /// The nft program.
     #[arg(long, default_value = "nft")]
     nft: PathBuf,
+    /// MUD profiles to check every flow against live (`policy.violation` alerts, which
+    /// --respond-kind policy.violation acts on): a directory of profiles named by device MAC
+    /// (`02-00-00-00-00-0a.json` or `02:00:00:00:00:0a.json`), or MAC=FILE. Repeatable.
+    #[arg(long = "mud")]
+    mud: Vec<String>,
+    /// Also check the devices that have a MUD profile in the hub (zones of isolation `policy`;
+    /// needs --hub).
+    #[arg(long)]
+    mud_from_hub: bool,
+    /// Enforce the profiles too: load each device's compiled nftables table at start (one
+    /// transaction) and fill its DNS-name sets from the DNS answers seen (element timeout = TTL).
+    #[arg(long)]
+    mud_enforce: bool,
+    /// Apply the hub's zone ruleset (GET /api/v1/enforcement/nft, one `nft -f` transaction)
+    /// every SECONDS when it changed; 0: never. Quarantines by --respond are reported to the hub
+    /// (zone `quarantine`, with --quarantine-ttl as expiry) so that they survive the sync.
+    #[arg(long, default_value_t = 0.0)]
+    zones_sync: f64,
     /// Also push alert and device events to this hub (e.g. https://127.0.0.1:8443).
     #[arg(long)]
     hub: Option<String>,
@@ -83,6 +102,13 @@ pub struct SenseArgs {
     /// Accept any hub certificate (encrypted but unauthenticated).
     #[arg(long)]
     insecure: bool,
+    /// Serve Prometheus metrics (GET /metrics) on this TCP address (issue 12, metrics.rs).
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
+    /// Publish alert and device events to NATS JetStream instead of pushing them to --hub
+    /// (acknowledged, spooled to disk while the bus is unreachable; see `palisade worker`).
+    #[command(flatten)]
+    bus: Box<crate::bus_cmd::PublishArgs>,
 }
 
 type Out = Arc<Mutex<BufWriter<Box<dyn Write + Send>>>>;
@@ -154,29 +180,76 @@ fn parse_rfc3339_ns(s: &str) -> Option<i64> {
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000_000 + ns)
 }
 
+/// The hub to talk to: (base URL, bearer token, trust), when --hub is given.
+#[derive(Clone)]
+struct HubConn {
+    base: String,
+    auth: String,
+    trust: Trust,
+}
+
+impl HubConn {
+    fn from_args(args: &SenseArgs) -> Result<Option<HubConn>> {
+        let Some(hub) = &args.hub else {
+            return Ok(None);
+        };
+        let Some(token) = args.token.clone() else {
+            bail!("--hub needs --token (or PALISADE_TOKEN)");
+        };
+        let trust = match (&args.cacert, args.insecure) {
+            (Some(p), _) => client::pinned_from_pem(
+                &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .map_err(anyhow::Error::msg)?,
+            (None, true) => Trust::Any,
+            (None, false) if hub.starts_with("https://") => {
+                bail!("an https hub needs --cacert FILE (its tls-cert.pem) or --insecure")
+            }
+            (None, false) => Trust::Any,
+        };
+        Ok(Some(HubConn {
+            base: hub.trim_end_matches('/').to_string(),
+            auth: format!("Bearer {token}"),
+            trust,
+        }))
+    }
+
+    /// One API call; the body of a 2xx answer, or an error naming the status and message.
+    fn call(&self, method: &str, path: &str, body: &str) -> Result<Vec<u8>> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let headers = [
+            ("Authorization", self.auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let r = client::request(method, &url, &headers, body.as_bytes(), &self.trust)
+            .map_err(|e| anyhow::anyhow!("{method} {url}: {e}"))?;
+        if !(200..300).contains(&r.status) {
+            bail!(
+                "{method} {url}: hub answered {}: {}",
+                r.status,
+                r.text().trim()
+            );
+        }
+        Ok(r.body)
+    }
+}
+
 /// Pushes event lines to the hub from a background thread (the capture never waits on it).
 fn start_push(args: &SenseArgs) -> Result<Option<(Sender<String>, std::thread::JoinHandle<()>)>> {
-    let Some(hub) = &args.hub else {
+    // With --nats the events go to the bus (the hub's workers read it); --hub then only
+    // serves policies, zones and quarantine reports.
+    if args.bus.enabled() {
+        return crate::bus_cmd::start_publisher_thread(&args.bus).map(Some);
+    }
+    let Some(conn) = HubConn::from_args(args)? else {
         return Ok(None);
     };
-    let Some(token) = args.token.clone() else {
-        bail!("--hub needs --token (or PALISADE_TOKEN)");
-    };
-    let trust = match (&args.cacert, args.insecure) {
-        (Some(p), _) => client::pinned_from_pem(
-            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .map_err(anyhow::Error::msg)?,
-        (None, true) => Trust::Any,
-        (None, false) if hub.starts_with("https://") => {
-            bail!("an https hub needs --cacert FILE (its tls-cert.pem) or --insecure")
-        }
-        (None, false) => Trust::Any,
-    };
+    let (trust, token_auth) = (conn.trust.clone(), conn.auth.clone());
+    let hub = conn.base.clone();
     let url = format!("{}/api/v1/ingest", hub.trim_end_matches('/'));
     let (tx, rx): (Sender<String>, Receiver<String>) = channel();
     let h = std::thread::spawn(move || {
-        let auth = format!("Bearer {token}");
+        let auth = token_auth;
         let mut open = true;
         while open {
             let mut batch = Vec::new();
@@ -204,6 +277,192 @@ fn start_push(args: &SenseArgs) -> Result<Option<(Sender<String>, std::thread::J
         }
     });
     Ok(Some((tx, h)))
+}
+
+/// Reads the MUD profiles named by --mud (and the hub's per-device policies with --mud-from-hub).
+fn load_profiles(
+    args: &SenseArgs,
+    hub: Option<&HubConn>,
+) -> Result<Vec<([u8; 6], palisade_policy::MudFile)>> {
+    let load = |mac: [u8; 6], path: &Path| -> Result<([u8; 6], palisade_policy::MudFile)> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading MUD profile {}", path.display()))?;
+        let m = palisade_policy::load(&text)
+            .with_context(|| format!("MUD profile {}", path.display()))?;
+        Ok((mac, m))
+    };
+    let mut out = Vec::new();
+    for spec in &args.mud {
+        if let Some((mac, file)) = spec.split_once('=') {
+            let mac = palisade_policy::parse_mac(mac).with_context(|| format!("--mud {spec}"))?;
+            out.push(load(mac, Path::new(file))?);
+            continue;
+        }
+        let dir = Path::new(spec);
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("--mud {spec}: not MAC=FILE and not a readable directory"))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            match palisade_policy::parse_mac(stem) {
+                Ok(mac) => out.push(load(mac, &path)?),
+                Err(_) => eprintln!(
+                    "palisade: skipping {}: the file name is not a device MAC",
+                    path.display()
+                ),
+            }
+        }
+    }
+    if args.mud_from_hub {
+        let Some(hub) = hub else {
+            bail!("--mud-from-hub needs --hub");
+        };
+        let body = hub.call("GET", "/zone-assignments", "")?;
+        let list: Vec<serde_json::Value> =
+            serde_json::from_slice(&body).context("the hub's zone assignments")?;
+        for d in list {
+            let (Some(mac), Some(profile)) = (d["mac"].as_str(), d["profile"].as_str()) else {
+                continue;
+            };
+            if d["isolation"] != "policy" {
+                continue;
+            }
+            let mac = palisade_policy::parse_mac(mac).context("the hub's zone assignments")?;
+            let m = palisade_policy::load(profile)
+                .with_context(|| format!("the hub's MUD profile of {}", d["mac"]))?;
+            out.push((mac, m));
+        }
+    }
+    Ok(out)
+}
+
+/// The aggregated live `policy.violation` of a device as an alert (DESIGN.md §6 shape).
+fn violation_alert(v: &DeviceViolations) -> Alert {
+    let ip = v
+        .device_ips
+        .iter()
+        .find(|i| i.is_ipv4())
+        .or(v.device_ips.first())
+        .map(|i| i.to_string());
+    let first = v.flows.first().map(|f| f.describe()).unwrap_or_default();
+    Alert {
+        id: format!("{}:{}", palisade_policy::check::KIND, v.device),
+        kind: palisade_policy::check::KIND.to_string(),
+        severity: "medium".to_string(),
+        device: Some(v.device.clone()),
+        src: ip,
+        dst: v
+            .flows
+            .first()
+            .and_then(|f| f.remote_ip)
+            .map(|i| i.to_string()),
+        first_seen: rfc3339(v.first_ts_ns),
+        last_seen: rfc3339(v.last_ts_ns),
+        count: v.directions,
+        summary: format!(
+            "{} flow direction(s) not permitted by the MUD profile {}, first: {first}",
+            v.directions, v.mud_url
+        ),
+        evidence: serde_json::json!({
+            "mud_url": v.mud_url,
+            "directions": v.directions,
+            "packets": v.packets,
+            "flows": v.flows,
+        }),
+        mitre: vec!["T1071".to_string()],
+    }
+}
+
+/// Applies the hub's zone ruleset whenever it changes (see --zones-sync), writing a
+/// `zones_sync` event per applied change (or failure).
+fn start_zones_sync(
+    hub: HubConn,
+    every: Duration,
+    nft: PathBuf,
+    hub_ips: Vec<IpAddr>,
+    own_tables: Vec<String>,
+    out: Out,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let ips: Vec<String> = hub_ips.iter().map(|i| i.to_string()).collect();
+        let path = format!("/enforcement/nft?hub_ips={}", ips.join(","));
+        let mut last: Option<String> = None;
+        // Device tables from an earlier sync (or an earlier run) that the hub no longer lists.
+        let mut applied: std::collections::BTreeSet<String> = existing_mud_tables(&nft);
+        applied.retain(|t| !own_tables.contains(t));
+        while !stop.load(Ordering::SeqCst) {
+            match hub.call("GET", &path, "") {
+                Err(e) => tracing::warn!("zones sync: {e:#}"),
+                Ok(body) => {
+                    let text = String::from_utf8_lossy(&body).into_owned();
+                    if last.as_deref() != Some(text.as_str()) {
+                        let tables: std::collections::BTreeSet<String> = text
+                            .lines()
+                            .filter_map(|l| l.strip_prefix("table inet "))
+                            .map(|t| t.trim_end_matches(" {").trim().to_string())
+                            .filter(|t| t.starts_with("palisade_mud_"))
+                            .collect();
+                        let mut script = String::new();
+                        for stale in applied.difference(&tables) {
+                            script.push_str(&format!("delete table inet {stale}\n"));
+                        }
+                        script.push_str(&text);
+                        let r = apply(&nft, "hub zone ruleset", &script);
+                        let mut ev = serde_json::json!({
+                            "type": "zones_sync",
+                            "at": rfc3339(wall_clock_ns()),
+                            "tables": tables.iter().collect::<Vec<_>>(),
+                            "removed": applied.difference(&tables).collect::<Vec<_>>(),
+                            "quarantine_elements": text
+                                .lines()
+                                .filter(|l| {
+                                    l.starts_with("add element ")
+                                        && l.contains(" palisade_quarantine q_")
+                                })
+                                .count(),
+                        });
+                        match r {
+                            Ok(d) => {
+                                ev["nft_ms"] = ((d.as_secs_f64() * 1e6).round() / 1e3).into();
+                                last = Some(text);
+                                applied = tables;
+                            }
+                            Err(e) => {
+                                tracing::error!("zones sync: {e}");
+                                ev["error"] = e.to_string().into();
+                            }
+                        }
+                        let _ = write_line(&out, &ev).and_then(|_| flush(&out));
+                    }
+                }
+            }
+            let until = Instant::now() + every;
+            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    })
+}
+
+/// `inet palisade_mud_*` tables present now (so a restarted sync removes those the hub dropped).
+fn existing_mud_tables(nft: &Path) -> std::collections::BTreeSet<String> {
+    std::process::Command::new(nft)
+        .args(["list", "tables", "inet"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.strip_prefix("table inet "))
+                .map(|t| t.trim().to_string())
+                .filter(|t| t.starts_with("palisade_mud_"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// SIGINT/SIGTERM set the flag (a small runtime on its own thread waits for them).
@@ -236,6 +495,8 @@ struct Respond {
     /// Devices already quarantined (MAC or IP text), so an alert updated later does not
     /// re-run nft.
     done: std::collections::HashSet<String>,
+    /// Quarantines are reported here (zone `quarantine`, audit trail in the hub).
+    hub: Option<HubConn>,
 }
 
 impl Respond {
@@ -299,6 +560,24 @@ impl Respond {
                 a.kind,
                 a.id
             );
+            if let (Some(hub), Some(mac)) = (self.hub.clone(), t.mac) {
+                // Off the capture thread: the hub records the zone change and audits it.
+                let mac = palisade_policy::fmt_mac(&mac);
+                let mut body = serde_json::json!({
+                    "zone": "quarantine",
+                    "reason": format!("sense --respond: {} ({})", a.kind, a.id),
+                });
+                if let Some(ttl) = self.responder.ttl {
+                    body["expires_in_s"] = ttl.as_secs().max(1).into();
+                }
+                std::thread::spawn(move || {
+                    if let Err(e) =
+                        hub.call("PUT", &format!("/devices/{mac}/zone"), &body.to_string())
+                    {
+                        tracing::warn!("reporting the quarantine of {mac} to the hub: {e:#}");
+                    }
+                });
+            }
         }
         Some(ev)
     }
@@ -320,6 +599,24 @@ pub fn run(args: SenseArgs) -> Result<ExitCode> {
         poll: Duration::from_millis(args.alert_interval_ms.clamp(1, 1000)),
         bpf,
     };
+    let hub = HubConn::from_args(&args)?;
+    let profiles = load_profiles(&args, hub.as_ref())?;
+    let mut checker = (!profiles.is_empty()).then(|| LiveChecker::new(profiles));
+    if args.mud_enforce {
+        let Some(c) = &checker else {
+            bail!("--mud-enforce needs profiles (--mud or --mud-from-hub)");
+        };
+        apply(&args.nft, "device MUD tables", &c.rulesets(&args.hub_ip))
+            .context("loading the devices' MUD tables (--mud-enforce)")?;
+    }
+    let own_tables: Vec<String> = if args.mud_enforce {
+        checker
+            .as_ref()
+            .map(LiveChecker::tables)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut respond = if args.respond {
         let min = (args.respond_severity != "none").then_some(args.respond_severity.as_str());
         let policy = ResponsePolicy::new(min, args.respond_kind.clone())?;
@@ -333,6 +630,7 @@ pub fn run(args: SenseArgs) -> Result<ExitCode> {
             responder,
             policy,
             done: Default::default(),
+            hub: hub.clone(),
         })
     } else {
         None
@@ -356,13 +654,28 @@ pub fn run(args: SenseArgs) -> Result<ExitCode> {
     let push = start_push(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signal(stop.clone());
+    let sync = match (&hub, args.zones_sync > 0.0) {
+        (Some(h), true) => Some(start_zones_sync(
+            h.clone(),
+            Duration::from_secs_f64(args.zones_sync.max(0.05)),
+            args.nft.clone(),
+            args.hub_ip.clone(),
+            own_tables,
+            out.clone(),
+            stop.clone(),
+        )),
+        (None, true) => bail!("--zones-sync needs --hub"),
+        _ => None,
+    };
     eprintln!("palisade: sensing on {}", cap.interface());
     write_line(
         &out,
-        &serde_json::json!({"type": "start", "interface": cap.interface(), "at": rfc3339(wall_clock_ns()), "respond": args.respond}),
+        &serde_json::json!({"type": "start", "interface": cap.interface(), "at": rfc3339(wall_clock_ns()), "respond": args.respond,
+            "mud_devices": checker.as_ref().map_or(0, LiveChecker::len)}),
     )?;
     flush(&out)?;
 
+    let mut metrics = crate::metrics::SenseHook::start(args.metrics)?;
     let started = Instant::now();
     let alert_every = Duration::from_millis(args.alert_interval_ms.max(1));
     let stats_every = Duration::from_secs_f64(args.stats_interval.max(0.1));
@@ -379,10 +692,31 @@ pub fn run(args: SenseArgs) -> Result<ExitCode> {
         })
     };
     let emit_alerts = |sensor: &mut LiveSensor,
+                       checker: &mut Option<LiveChecker>,
                        respond: &mut Option<Respond>,
                        push: &Option<(Sender<String>, std::thread::JoinHandle<()>)>|
      -> Result<()> {
-        let alerts = sensor.new_alerts();
+        let mut alerts = sensor.new_alerts();
+        if let Some(c) = checker.as_mut() {
+            alerts.extend(c.poll().iter().map(violation_alert));
+            let elements = c.dns_elements();
+            if args.mud_enforce && !elements.is_empty() {
+                let script: String = elements.iter().map(|e| e.nft_line() + "\n").collect();
+                let r = apply(&args.nft, "DNS-name set elements", &script);
+                let mut ev = serde_json::json!({
+                    "type": "dns_sets",
+                    "at": rfc3339(wall_clock_ns()),
+                    "elements": elements.iter().map(|e| serde_json::json!({
+                        "table": e.table, "set": e.set, "ip": e.ip.to_string(), "ttl_s": e.ttl_s,
+                    })).collect::<Vec<_>>(),
+                });
+                if let Err(e) = r {
+                    tracing::error!("filling DNS-name sets: {e}");
+                    ev["error"] = e.to_string().into();
+                }
+                write_line(&out, &ev)?;
+            }
+        }
         for a in &alerts {
             let v = tagged(serde_json::to_value(a)?, "alert")?;
             write_line(&out, &v)?;
@@ -413,10 +747,13 @@ pub fn run(args: SenseArgs) -> Result<ExitCode> {
             first_ts.get_or_insert(p.ts_ns);
             last_ts = Some(p.ts_ns);
             sensor.push(p.ts_ns, p.link_type, p.data, p.wire_len);
+            if let Some(c) = checker.as_mut() {
+                c.push(p.ts_ns, p.link_type, p.data);
+            }
         }
         if last_alerts.elapsed() >= alert_every {
             last_alerts = Instant::now();
-            emit_alerts(&mut sensor, &mut respond, &push)?;
+            emit_alerts(&mut sensor, &mut checker, &mut respond, &push)?;
             flush(&out)?;
         }
         if last_stats.elapsed() >= stats_every {
@@ -424,8 +761,11 @@ pub fn run(args: SenseArgs) -> Result<ExitCode> {
             write_line(&out, &stats_event(&cap, false))?;
             flush(&out)?;
         }
+        if let Some(m) = metrics.as_mut() {
+            m.tick(&cap.stats, &sensor, false);
+        }
     }
-    emit_alerts(&mut sensor, &mut respond, &push)?;
+    emit_alerts(&mut sensor, &mut checker, &mut respond, &push)?;
     let input = InputReport {
         path: format!("live:{}", cap.interface()),
         packets: cap.stats.packets,
@@ -455,6 +795,10 @@ pub fn run(args: SenseArgs) -> Result<ExitCode> {
     flush(&out)?;
     if let Some((tx, h)) = push {
         drop(tx);
+        let _ = h.join();
+    }
+    stop.store(true, Ordering::SeqCst);
+    if let Some(h) = sync {
         let _ = h.join();
     }
     if cap.stats.kernel_drops > 0 {

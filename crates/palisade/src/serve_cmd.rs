@@ -14,7 +14,9 @@ use palisade_sensor::Report;
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// TOML file with hub settings (keys of HubConfig: listen, data_dir, tls, tls_cert, tls_key,
-    /// kek_file, session_ttl_s, retention_events_days, retention_alerts_days); flags override it.
+    /// kek_file, session_ttl_s, retention_events_days, retention_alerts_days, database_url =
+    /// "postgres://..." for PostgreSQL instead of SQLite; device trust: gateway_listen,
+    /// gateway_manufacturer_ca, gateway_ingest_ids, broker_dir, broker_pid_file); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8443).
@@ -33,27 +35,48 @@ pub struct ServeArgs {
     /// Re-seal all stored secrets under a new key-encryption key, then exit.
     #[arg(long)]
     rotate_kek: bool,
+    /// Also start the mTLS device gateway on this address (needs `palisade ca init` first).
+    #[arg(long)]
+    gateway: Option<SocketAddr>,
 }
 
 #[derive(clap::Args)]
 pub struct PushArgs {
     /// NDJSON from `palisade analyze --format ndjson` ("-" for stdin).
     file: PathBuf,
-    /// Hub base URL, e.g. https://127.0.0.1:8443
-    #[arg(long)]
-    hub: String,
-    /// API token (role analyst or admin).
-    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
-    token: String,
+    /// Hub base URL, e.g. https://127.0.0.1:8443 (or publish to NATS with --nats).
+    #[arg(long, required_unless_present = "nats")]
+    hub: Option<String>,
+    /// API token (role analyst or admin); not needed with --cert (mTLS device gateway).
+    #[arg(
+        long,
+        env = "PALISADE_TOKEN",
+        hide_env_values = true,
+        required_unless_present_any = ["cert", "nats"]
+    )]
+    token: Option<String>,
     /// Trust exactly this server certificate (PEM; the hub writes DATA_DIR/tls-cert.pem).
     #[arg(long)]
     cacert: Option<PathBuf>,
+    /// Client certificate (PEM, from `palisade agent enroll`): push to the hub's mTLS device
+    /// gateway (`--hub https://HOST:GATEWAY_PORT`, POST /v1/ingest) instead of the API.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// CA certificates (PEM) that authenticate the gateway (the agent's ca.pem).
+    #[arg(long, conflicts_with = "cacert")]
+    ca_chain: Option<PathBuf>,
     /// Accept any server certificate (encrypted but unauthenticated).
     #[arg(long)]
     insecure: bool,
     /// Events per request.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
+    /// Publish to NATS JetStream instead (issue 13: `--nats URL --site S --sensor N`).
+    #[command(flatten)]
+    publish: crate::bus_cmd::PublishArgs,
 }
 
 fn config(args: &ServeArgs) -> Result<HubConfig> {
@@ -77,6 +100,9 @@ fn config(args: &ServeArgs) -> Result<HubConfig> {
     if let Some(w) = &args.watch {
         cfg.watch_dir = Some(w.clone());
     }
+    if let Some(g) = args.gateway {
+        cfg.gateway_listen = Some(g);
+    }
     Ok(cfg)
 }
 
@@ -99,7 +125,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .spawn(move || watch_folder(&dir, store.as_ref(), &ledger))
             .context("starting the capture-folder sensor")?;
     }
-    run_hub(hub, None)
+    let gateway = hub.gateway(&cfg).context("starting the device gateway")?;
+    if let Some(sync) = palisade_hub::broker_sync::BrokerSync::from_config(&cfg) {
+        sync.spawn().context("starting the broker policy sync")?;
+    }
+    run_hub(hub, None, gateway)
 }
 
 /// How long a capture must go unmodified before the watcher reads it.
@@ -205,7 +235,11 @@ fn watch_folder(
     }
 }
 
-fn run_hub(hub: Hub, seed: Option<String>) -> Result<ExitCode> {
+fn run_hub(
+    hub: Hub,
+    seed: Option<String>,
+    gateway: Option<palisade_hub::gateway::Gateway>,
+) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -216,6 +250,22 @@ fn run_hub(hub: Hub, seed: Option<String>) -> Result<ExitCode> {
             let out = tokio::task::spawn_blocking(move || store.ingest_ndjson(&ndjson)).await??;
             eprintln!("palisade: loaded {} demo events", out.accepted);
         }
+        let gateway = match gateway {
+            Some(g) => {
+                let (gaddr, gfut) = g
+                    .bind(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await?;
+                tokio::spawn(async move {
+                    if let Err(e) = gfut.await {
+                        eprintln!("palisade: device gateway stopped: {e}");
+                    }
+                });
+                Some(gaddr)
+            }
+            None => None,
+        };
         let scheme = hub.scheme();
         let pw = hub.initial_admin_password.clone();
         let cert = hub.cert_path.clone();
@@ -231,6 +281,12 @@ fn run_hub(hub: Hub, seed: Option<String>) -> Result<ExitCode> {
         )?;
         if let Some(c) = cert {
             writeln!(out, "palisade: TLS certificate {}", c.display())?;
+        }
+        if let Some(g) = gateway {
+            writeln!(
+                out,
+                "palisade: device gateway (mTLS, TLS 1.3) listening on https://{g}/"
+            )?;
         }
         if let Some(pw) = pw {
             writeln!(
@@ -259,7 +315,7 @@ pub fn demo_serve(report: &Report) -> Result<ExitCode> {
         ..HubConfig::default()
     };
     let hub = Hub::prepare(&cfg)?;
-    run_hub(hub, Some(report.device_and_alert_ndjson()?))
+    run_hub(hub, Some(report.device_and_alert_ndjson()?), None)
 }
 
 pub fn push(args: PushArgs) -> Result<ExitCode> {
@@ -269,32 +325,61 @@ pub fn push(args: PushArgs) -> Result<ExitCode> {
         std::fs::read_to_string(&args.file)
             .with_context(|| format!("reading {}", args.file.display()))?
     };
+    if args.publish.enabled() {
+        return crate::bus_cmd::push_ndjson(&text, &args.publish);
+    }
+    let hub = args.hub.as_deref().context("--hub URL is required")?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => Some(
+            client::Identity::from_pem(
+                &std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
+                &std::fs::read(k).with_context(|| format!("reading {}", k.display()))?,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
     let trust = match (&args.cacert, args.insecure) {
+        _ if let Some(p) = &args.ca_chain => client::roots_from_pem(
+            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .map_err(anyhow::Error::msg)?,
         (Some(p), _) => client::pinned_from_pem(
             &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
         )
         .map_err(anyhow::Error::msg)?,
         (None, true) => Trust::Any,
-        (None, false) if args.hub.starts_with("https://") => {
+        (None, false) if hub.starts_with("https://") => {
             bail!("an https hub needs --cacert FILE (its tls-cert.pem) or --insecure")
         }
         (None, false) => Trust::Any,
     };
-    let url = format!("{}/api/v1/ingest", args.hub.trim_end_matches('/'));
-    let auth = format!("Bearer {}", args.token);
+    let path = if identity.is_some() {
+        "/v1/ingest"
+    } else {
+        "/api/v1/ingest"
+    };
+    let url = format!("{}{path}", hub.trim_end_matches('/'));
+    let auth = args
+        .token
+        .as_ref()
+        .map(|t| format!("Bearer {t}"))
+        .unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let (mut acc, mut dup, mut ign, mut rej) = (0u64, 0u64, 0u64, 0usize);
     for chunk in lines.chunks(args.batch.max(1)) {
         let body = chunk.join("\n");
-        let r = client::request(
+        let mut headers = vec![("Content-Type", "application/x-ndjson")];
+        if identity.is_none() {
+            headers.push(("Authorization", &auth));
+        }
+        let r = client::request_as(
             "POST",
             &url,
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/x-ndjson"),
-            ],
+            &headers,
             body.as_bytes(),
             &trust,
+            identity.as_ref(),
         )
         .map_err(anyhow::Error::msg)?;
         if r.status != 200 {

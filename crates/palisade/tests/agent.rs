@@ -626,3 +626,230 @@ fn firmware_cli_handles_password_protected_keys() {
         .unwrap();
     ok(c.wait_with_output().unwrap());
 }
+
+/// The hub serves the TUF repository in DATA_DIR/updates itself: an agent given only `--hub`
+/// fetches the metadata and the image from HUB/updates with its device token (the hub's pinned
+/// certificate, no separate CA), and anonymous or path-escaping requests are refused.
+#[test]
+fn agent_updates_from_the_hubs_own_repository() {
+    let d = Dir::new("hubrepo");
+    run(&[
+        "firmware",
+        "keygen",
+        "-k",
+        d.p("fw.pem").to_str().unwrap(),
+        "-t",
+        "ecdsa-p256",
+    ]);
+    let fw = d.p("fw.pem");
+    sign(&d, &fw, "1.0.0", 1, 0x11, "f1.bin");
+    sign(&d, &fw, "1.1.0", 2, 0x22, "f2.bin");
+    let hub = TestHub::start(&d.p("hub"));
+    let repo = d.p("hub/updates");
+    let kek = d.p("kek");
+    let (repo_s, kek_s) = (repo.to_str().unwrap(), kek.to_str().unwrap());
+    run(&["update", "init", "--repo", repo_s, "--kek", kek_s]);
+    run(&[
+        "update",
+        "add-target",
+        "--repo",
+        repo_s,
+        "--kek",
+        kek_s,
+        "--name",
+        "fw.bin",
+        d.p("f2.bin").to_str().unwrap(),
+    ]);
+    run(&["update", "publish", "--repo", repo_s, "--kek", kek_s]);
+    run(&[
+        "agent",
+        "provision",
+        "--device",
+        d.p("cam-1").to_str().unwrap(),
+        "--image",
+        d.p("f1.bin").to_str().unwrap(),
+        "--root",
+        repo.join("metadata/1.root.json").to_str().unwrap(),
+        "-S",
+        "0x20000",
+    ]);
+    // A device token: analyst, so the agent can also report.
+    let (st, t) = hub.api(
+        "POST",
+        "/tokens",
+        serde_json::json!({"name": "cam-1", "role": "analyst"}),
+    );
+    assert_eq!(st, 201, "{t}");
+    let token = t["token"].as_str().unwrap().to_owned();
+    let get = |path: &str, token: Option<&str>| {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        palisade_hub::client::request(
+            "GET",
+            &format!("{}{path}", hub.base),
+            &headers,
+            b"",
+            &hub.trust,
+        )
+        .unwrap()
+    };
+    let root = get("/updates/metadata/1.root.json", Some(&token));
+    assert_eq!(root.status, 200, "{}", root.text());
+    assert_eq!(
+        root.body,
+        std::fs::read(repo.join("metadata/1.root.json")).unwrap()
+    );
+    assert_eq!(root.header("cache-control"), Some("no-store"));
+    assert_eq!(get("/updates/metadata/1.root.json", None).status, 401);
+    for escape in [
+        "/updates/../kek",
+        "/updates/metadata/../../kek",
+        "/updates/metadata/..%2f..%2fkek",
+        "/updates/keys/root.pem",
+        "/updates/hub.db",
+    ] {
+        let r = get(escape, Some(&token));
+        assert!(
+            r.status == 404 || r.status == 400,
+            "{escape}: {} {}",
+            r.status,
+            r.text()
+        );
+        assert!(!r.text().contains("BEGIN"), "{escape} leaked a key");
+    }
+
+    let (st, r) = hub.api(
+        "POST",
+        "/rollouts",
+        serde_json::json!({"target": "fw.bin", "percent": 100}),
+    );
+    assert_eq!(st, 201, "{r}");
+    let agent = |token: &str| {
+        bin()
+            .args(["agent", "run", "--device"])
+            .arg(d.p("cam-1"))
+            .arg("-k")
+            .arg(&fw)
+            .args(["--target", "fw.bin", "--json", "--hub", &hub.base])
+            .args(["--hub-token", token])
+            .arg("--hub-cert")
+            .arg(&hub.cert)
+            .output()
+            .unwrap()
+    };
+    // A revoked or unknown token fetches nothing (the hub answers 401 before any metadata).
+    let o = agent("pal_00000000000000000000000000000000000000000000000000000000000000ff");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = ok(agent(&token));
+    let rep: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(rep["result"], "updated", "{rep}");
+    assert_eq!(rep["running_version"], "1.1.0+0", "{rep}");
+    let (st, page) = hub.api("GET", "/device-updates", serde_json::Value::Null);
+    assert_eq!(st, 200);
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["device"] == "cam-1" && x["result"] == "updated"),
+        "{page}"
+    );
+}
+
+/// `firmware keygen -t rsa-2048`, and `firmware sign -E` / `decrypt` / `verify -E` with EC P-256
+/// (ECIES-P256) and RSA-2048 (RSA-OAEP) encryption keys through the CLI.
+#[test]
+fn firmware_cli_encrypts_for_p256_and_rsa_keys() {
+    let d = Dir::new("enc-cli");
+    let payload: Vec<u8> = (0..9000u32).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(d.p("app.bin"), &payload).unwrap();
+    for (sign_t, enc_t) in [("ecdsa-p256", "ecdsa-p256"), ("rsa-2048", "rsa-2048")] {
+        let (sk, ek) = (
+            d.p(&format!("s-{sign_t}.pem")),
+            d.p(&format!("e-{enc_t}.pem")),
+        );
+        for (k, t) in [(&sk, sign_t), (&ek, enc_t)] {
+            run(&["firmware", "keygen", "-k", k.to_str().unwrap(), "-t", t]);
+        }
+        let img = d.p("enc.img");
+        run(&[
+            "firmware",
+            "sign",
+            "-k",
+            sk.to_str().unwrap(),
+            "-E",
+            ek.to_str().unwrap(),
+            "-v",
+            "2.0.0",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x20000",
+            "--security-counter",
+            "3",
+            d.p("app.bin").to_str().unwrap(),
+            img.to_str().unwrap(),
+        ]);
+        let info = run(&["firmware", "inspect", "--json", img.to_str().unwrap()]);
+        let want = if enc_t == "rsa-2048" {
+            "ENC_RSA2048"
+        } else {
+            "ENC_EC256"
+        };
+        assert!(info.contains(want), "{enc_t}: {info}");
+        // Without the decryption key the image cannot be verified; with it, it is valid.
+        let o = bin()
+            .args(["firmware", "verify", "-k"])
+            .arg(&sk)
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(
+            !o.status.success(),
+            "{enc_t}: encrypted image verified blind"
+        );
+        run(&[
+            "firmware",
+            "verify",
+            "-k",
+            sk.to_str().unwrap(),
+            "-E",
+            ek.to_str().unwrap(),
+            "--min-security-counter",
+            "3",
+            img.to_str().unwrap(),
+        ]);
+        let plain = d.p("plain.img");
+        run(&[
+            "firmware",
+            "decrypt",
+            "-k",
+            ek.to_str().unwrap(),
+            img.to_str().unwrap(),
+            plain.to_str().unwrap(),
+        ]);
+        let p = std::fs::read(&plain).unwrap();
+        assert_eq!(&p[0x200..0x200 + payload.len()], &payload[..], "{enc_t}");
+        // The signing key is not the device's decryption key.
+        let o = bin()
+            .args(["firmware", "decrypt", "-k"])
+            .arg(d.p("s-ecdsa-p256.pem"))
+            .arg(&img)
+            .arg(d.p("x.img"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("HMAC") || err.contains("no ENC_EC256"),
+            "{enc_t}: {err}"
+        );
+    }
+}

@@ -444,3 +444,167 @@ fn ingest_iot23_zeek_logs() {
         assert_eq!(r["inputs"][0]["warnings"].as_array().unwrap().len(), 0);
     }
 }
+
+#[test]
+fn eval_detect_zeek_scores_each_iot23_scenario() {
+    let (Some(m34), Some(csv)) = (
+        shared("datasets/iot23/CTU-IoT-Malware-Capture-34-1/conn.log.labeled"),
+        shared("datasets/iot23/flows_csv"),
+    ) else {
+        eprintln!("skipping: ../shared/datasets/iot23 not found");
+        return;
+    };
+    let dir = tmpdir("evalzeek");
+    let json = dir.join("eval.json");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&csv)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    let out = Command::new(bin())
+        .args(["eval", "detect", "--zeek"])
+        .arg(&m34)
+        .args(&files)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("== scenario CTU-IoT-Malware-Capture-34-1"),
+        "{text}"
+    );
+    assert!(text.contains("confusion (label \\ predicted)"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scenarios = v.as_array().unwrap();
+    assert_eq!(scenarios.len(), files.len() + 1);
+    let get = |name: &str| {
+        scenarios
+            .iter()
+            .find(|s| s["scenario"] == name)
+            .unwrap_or_else(|| panic!("no scenario {name}"))
+    };
+    let class = |s: &serde_json::Value, c: &str| -> f64 {
+        s["result"]["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["class"] == c)
+            .and_then(|x| x["tpr"].as_f64())
+            .unwrap_or(0.0)
+    };
+    // Mirai 34-1 from its flow log alone: the HTTP/SYN floods and the IRC C2.
+    let m = get("CTU-IoT-Malware-Capture-34-1");
+    assert_eq!(m["labelled_flows"], 23_145);
+    assert!(class(m, "DDoS") >= 0.99, "{}", m["result"]["classes"]);
+    assert!(class(m, "C&C") >= 0.99);
+    assert!(m["fpr_benign"].as_f64().unwrap() <= 0.05);
+    // Hakai 8-1: the dead C2 retried on a timer.
+    let h = get("CTU-Malware-Capture-8-1");
+    assert!(class(h, "C&C") >= 0.99, "{}", h["result"]["classes"]);
+    assert!(h["fpr_benign"].as_f64().unwrap() <= 0.01);
+    // The benign honeypot (Somfy lock) and the Torii captures raise nothing on benign flows.
+    for name in [
+        "CTU-Honeypot-Capture-7-1",
+        "CTU-Malware-Capture-20-1",
+        "CTU-Malware-Capture-21-1",
+    ] {
+        assert_eq!(get(name)["benign_flagged"], 0, "{name}");
+    }
+    // C&C-Torii is folded onto C&C for scoring, and said so.
+    assert_eq!(get("CTU-Malware-Capture-20-1")["folded"]["C&C-Torii"], 16);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free TCP port")
+}
+
+#[test]
+fn collect_metrics_scrape_passes_promtool() {
+    let dir = tmpdir("metrics");
+    let out = dir.join("report.json");
+    let mport = free_tcp_port();
+    let maddr = format!("127.0.0.1:{mport}");
+    let (mut child, port) = start_collector(&out, &["--format", "json", "--metrics", &maddr]);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = format!("127.0.0.1:{port}");
+    s.send_to(&[0, 7, 0, 0], &target).unwrap();
+    // One valid NetFlow v5 datagram with one record.
+    let mut v5 = vec![0, 5, 0, 1];
+    v5.extend_from_slice(&[0, 0, 0x27, 0x10]); // sysuptime 10 s
+    v5.extend_from_slice(&1_545_404_132u32.to_be_bytes());
+    v5.extend_from_slice(&[0; 4]); // nsecs
+    v5.extend_from_slice(&[0, 0, 0, 1]); // sequence
+    v5.extend_from_slice(&[0, 0, 0, 0]); // engine, sampling
+    v5.extend_from_slice(&[192, 168, 1, 195, 185, 244, 25, 235, 0, 0, 0, 0]);
+    v5.extend_from_slice(&[0, 0, 0, 0]); // input/output if
+    v5.extend_from_slice(&3u32.to_be_bytes());
+    v5.extend_from_slice(&180u32.to_be_bytes());
+    v5.extend_from_slice(&[0, 0, 0x1f, 0x40, 0, 0, 0x23, 0x28]); // first/last uptime
+    v5.extend_from_slice(&[0xbf, 0x5a, 0x1a, 0x0b]); // ports 48986 -> 6667
+    v5.extend_from_slice(&[0, 0x02, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(v5.len(), 24 + 48);
+    s.send_to(&v5, &target).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let scrape = Command::new("curl")
+        .args(["-sf", &format!("http://{maddr}/metrics")])
+        .output();
+    let text = match scrape {
+        Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap(),
+        _ => {
+            let _ = child.kill();
+            if require(have("curl"), "curl") {
+                panic!("metrics scrape failed");
+            }
+            return;
+        }
+    };
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert_eq!(value("palisade_collector_records_total"), 1.0);
+    assert_eq!(value("palisade_collector_datagrams_total{"), 2.0);
+    assert!(value("palisade_collector_datagram_errors_total{") >= 1.0);
+    assert!(text.contains("# TYPE palisade_detector_alerts gauge"));
+    // Every sample line is `name{labels} value`.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let (_, v) = l.rsplit_once(' ').expect("sample line");
+        assert!(v.parse::<f64>().is_ok(), "{l}");
+    }
+    if require(have("promtool"), "promtool (Debian prometheus)") {
+        let mut p = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let o = p.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -643,3 +643,139 @@ fn csv_html_ecs_from_ndjson_events() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("line 2"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An HTTPS webhook receiver: Python's http.server behind its ssl module (OpenSSL), with a
+/// leaf certificate signed by a throw-away CA made by the openssl CLI. Prints its port,
+/// then one line per POST: the signature header and the body.
+const HTTPS_RECEIVER: &str = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        sys.stdout.write(self.headers.get("X-Palisade-Signature", "-") + " " + body.decode() + "\n")
+        sys.stdout.flush()
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[test]
+fn https_webhook_with_custom_ca_and_analyze_export_flags() {
+    if !require(
+        Command::new("openssl").arg("version").output().is_ok(),
+        "openssl",
+    ) || !require(
+        Command::new("python3").arg("-V").output().is_ok(),
+        "python3",
+    ) {
+        return;
+    }
+    let dir = tmpdir("https-webhook");
+    let sh = |args: &str| {
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(args)
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args}");
+    };
+    sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=palisade test CA' 2>/dev/null",
+    );
+    sh(
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj '/CN=localhost' 2>/dev/null",
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    sh(
+        "openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext.cnf 2>/dev/null",
+    );
+    std::fs::write(dir.join("secret"), b"s3cret").unwrap();
+    let mut server = Command::new("python3")
+        .args(["-c", HTTPS_RECEIVER])
+        .arg(dir.join("leaf.pem"))
+        .arg(dir.join("leaf.key"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    let url = format!("https://localhost:{port}/hook");
+    // analyze with the delivery flags: CEF records to a file and every alert to the webhook.
+    let pcap = dir.join("demo.pcap");
+    let st = Command::new(bin())
+        .args(["demo", "--write-pcap"])
+        .arg(&pcap)
+        .arg("-o")
+        .arg(dir.join("demo.json"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let cef = dir.join("alerts.cef");
+    let out = Command::new(bin())
+        .arg("analyze")
+        .arg(&pcap)
+        .args(["--format", "json", "-o"])
+        .arg(dir.join("report.json"))
+        .arg("--export")
+        .arg(&cef)
+        .args(["--export-format", "cef", "--webhook", &url, "--webhook-ca"])
+        .arg(dir.join("ca.pem"))
+        .arg("--webhook-secret-file")
+        .arg(dir.join("secret"))
+        .arg("--dead-letter")
+        .arg(dir.join("dead.ndjson"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let alerts = report["alerts"].as_array().unwrap().len();
+    assert!(alerts > 0);
+    let cef_text = std::fs::read_to_string(&cef).unwrap();
+    assert_eq!(
+        cef_text.lines().filter(|l| l.starts_with("CEF:0|")).count(),
+        alerts + report["devices"].as_array().unwrap().len()
+    );
+    for _ in 0..alerts {
+        let line = lines.next().unwrap().unwrap();
+        let (sig, body) = line.split_once(' ').unwrap();
+        assert!(
+            palisade_export::webhook::verify(b"s3cret", body.as_bytes(), sig),
+            "bad signature {sig}"
+        );
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["type"], "alert");
+    }
+    assert!(!dir.join("dead.ndjson").exists());
+    // With the system store instead of the test CA the server is not trusted: every body
+    // is dead-lettered.
+    let out = Command::new(bin())
+        .args(["export", "--format", "cef"])
+        .arg(dir.join("report.json"))
+        .arg("-o")
+        .arg(dir.join("x.cef"))
+        .args(["--webhook", &url, "--webhook-attempts", "1"])
+        .arg("--dead-letter")
+        .arg(dir.join("dead2.ndjson"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let dead = std::fs::read_to_string(dir.join("dead2.ndjson")).unwrap();
+    assert_eq!(dead.lines().count(), alerts);
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -73,6 +73,36 @@ pub fn mosquitto_acl(devices: &[&str]) -> String {
     out
 }
 
+/// Rewrites the parts of a broker directory that change with enrollments and revocations: the
+/// CRL (`crl.pem`) and the ACL (`acl`), each atomically (temp file + rename) so a reloading
+/// Mosquitto never reads half a file. Returns the number of devices in the ACL.
+pub fn refresh_files(
+    repo: &mut crate::CaRepo,
+    dir: &Path,
+    crl_validity_s: i64,
+    now: i64,
+) -> Result<usize, crate::PkiError> {
+    let (crl, _) = repo.crl(now, crl_validity_s)?;
+    replace_file(
+        &dir.join("crl.pem"),
+        crate::to_pem("X509 CRL", &crl).as_bytes(),
+    )?;
+    let devices = repo.active_devices(now);
+    replace_file(&dir.join("acl"), mosquitto_acl(&devices).as_bytes())?;
+    Ok(devices.len())
+}
+
+/// Writes `bytes` to `path` via a temporary file and a rename.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), crate::PkiError> {
+    let tmp = path.with_extension("tmp");
+    let err = |p: &Path, e: std::io::Error| crate::PkiError::File {
+        path: p.display().to_string(),
+        msg: e.to_string(),
+    };
+    std::fs::write(&tmp, bytes).map_err(|e| err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,63 @@ const OID_P384: &str = "1.3.132.0.34";
 const OID_ED25519: &str = "1.3.101.112";
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 
+/// A new key of `kind` and a PKCS#10 request for `device_id` (CN = the id), as a device makes
+/// for EST. Returns (PKCS#8 key PEM, CSR DER).
+pub fn build(kind: KeyKind, device_id: &str) -> Result<(String, Vec<u8>), PkiError> {
+    validate_device_id(device_id)?;
+    let key = crate::keys::generate(kind)?;
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, device_id);
+    let csr = p.serialize_request(&key)?;
+    let pkcs8 = key.serialize_der();
+    let pkcs8 = match kind {
+        KeyKind::Ed25519 => ed25519_pkcs8_v1(&pkcs8)?,
+        _ => pkcs8,
+    };
+    Ok((crate::to_pem("PRIVATE KEY", &pkcs8), csr.der().to_vec()))
+}
+
+/// ring writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key), which OpenSSL 3.0
+/// cannot load; RFC 8410's v1 form (the seed only) is read by OpenSSL, curl and rustls alike.
+fn ed25519_pkcs8_v1(v2: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let mut r = der::Reader::new(v2, "Ed25519 PKCS#8");
+    let outer = r.expect(der::SEQUENCE, "OneAsymmetricKey")?;
+    let mut inner = r.nested(&outer)?;
+    inner.expect(der::INTEGER, "version")?;
+    let alg = inner.expect(der::SEQUENCE, "privateKeyAlgorithm")?;
+    let private_key = inner.expect(der::OCTET_STRING, "privateKey")?;
+    Ok(der::cons(
+        der::SEQUENCE,
+        &[&der::tlv(der::INTEGER, &[0]), alg.raw, private_key.raw],
+    ))
+}
+
+/// The subject CN of a certificate (PEM or DER), e.g. the device id of an IDevID.
+pub fn certificate_cn(input: &[u8]) -> Result<String, PkiError> {
+    let der_bytes = crate::pem_or_der(input, "CERTIFICATE")?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der_bytes)
+        .map_err(|e| PkiError::Cert(format!("malformed certificate: {e}")))?;
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| PkiError::Cert("certificate has no subject CN".into()))
+}
+
+/// (notBefore, notAfter) of a certificate (PEM or DER), Unix seconds.
+pub fn certificate_validity(input: &[u8]) -> Result<(i64, i64), PkiError> {
+    let der_bytes = crate::pem_or_der(input, "CERTIFICATE")?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der_bytes)
+        .map_err(|e| PkiError::Cert(format!("malformed certificate: {e}")))?;
+    Ok((
+        cert.validity().not_before.timestamp(),
+        cert.validity().not_after.timestamp(),
+    ))
+}
+
 /// Parses a CSR (PEM or DER) and verifies its signature with the key it contains.
 pub fn parse(input: &[u8]) -> Result<CsrInfo, PkiError> {
     let der_bytes = crate::pem_or_der(input, "CERTIFICATE REQUEST")?;

@@ -3,11 +3,12 @@
 //! CRLs and a fast revocation set, an OCSP responder core, PKCS#7 certs-only encoding for EST,
 //! and an on-disk CA repository whose keys are sealed under a key-encryption key.
 //!
-//! Pure library: no async runtime, no I/O except in [`repo`].
+//! Pure library: no async runtime, no I/O except in [`repo`] and [`broker::refresh_files`].
 #![forbid(unsafe_code)]
 
 pub mod broker;
 pub mod ca;
+pub mod credential;
 pub mod csr;
 pub mod der;
 pub mod keys;

@@ -25,6 +25,39 @@ pub fn certs_only(certs: &[&[u8]]) -> Vec<u8> {
     )
 }
 
+/// Extracts the certificates (DER) of a ContentInfo(SignedData), as an EST client reads a
+/// `cacerts` or `simpleenroll` response. Errors name the byte offset.
+pub fn parse_certs(input: &[u8]) -> Result<Vec<Vec<u8>>, crate::PkiError> {
+    let mut r = der::Reader::new(input, "PKCS#7");
+    let ci = r.expect(der::SEQUENCE, "ContentInfo")?;
+    r.finish("ContentInfo")?;
+    let mut c = r.nested(&ci)?;
+    let oid = c.expect(der::OID, "contentType")?;
+    if oid.raw != der::oid(OID_SIGNED_DATA).as_slice() {
+        return Err(crate::PkiError::Der {
+            what: "PKCS#7",
+            offset: oid.offset,
+            msg: "contentType is not signedData".into(),
+        });
+    }
+    let content = c.expect(0xa0, "content [0]")?;
+    let mut body = c.nested(&content)?;
+    let sd = body.expect(der::SEQUENCE, "SignedData")?;
+    let mut sd = body.nested(&sd)?;
+    sd.expect(der::INTEGER, "version")?;
+    sd.expect(der::SET, "digestAlgorithms")?;
+    sd.expect(der::SEQUENCE, "encapContentInfo")?;
+    let mut out = Vec::new();
+    if let Some(set) = sd.optional(0xa0)? {
+        let mut certs = sd.nested(&set)?;
+        while !certs.is_empty() {
+            let cert = certs.expect(der::SEQUENCE, "certificate")?;
+            out.push(cert.raw.to_vec());
+        }
+    }
+    Ok(out)
+}
+
 /// Base64 with line breaks every 64 characters, as EST servers commonly send.
 pub fn base64_lines(der: &[u8]) -> String {
     use base64::Engine;
@@ -74,5 +107,9 @@ mod tests {
         assert!(sd.value.windows(a.len()).any(|w| w == a.as_slice()));
         let round = base64_decode(base64_lines(&p7).as_bytes()).unwrap();
         assert_eq!(round, p7);
+        assert_eq!(parse_certs(&p7).unwrap(), vec![a.clone(), b.clone()]);
+        let err = parse_certs(&p7[..p7.len() - 3]).unwrap_err().to_string();
+        assert!(err.contains("byte offset"), "{err}");
+        assert!(parse_certs(&a).is_err());
     }
 }

@@ -66,6 +66,19 @@ proptest! {
     }
 
     #[test]
+    fn pkcs7_parse_is_total_and_round_trips(
+        certs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..4),
+        edits in proptest::collection::vec((any::<usize>(), 1u8..), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let encoded: Vec<Vec<u8>> = certs.iter().map(|c| der::tlv(der::SEQUENCE, c)).collect();
+        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let p7 = crate::pkcs7::certs_only(&refs);
+        prop_assert_eq!(crate::pkcs7::parse_certs(&p7).unwrap(), encoded);
+        let _ = crate::pkcs7::parse_certs(&mutate(&p7, &edits, cut));
+    }
+
+    #[test]
     fn ocsp_parse_is_total(data in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = ocsp::parse_request(&data);
     }
@@ -131,5 +144,102 @@ proptest! {
     fn base64_decode_is_total(data in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = crate::pkcs7::base64_decode(&data);
         let _ = crate::pem_or_der(&data, "CERTIFICATE");
+    }
+}
+
+fn tpm_public_strategy() -> impl Strategy<Value = crate::credential::TpmPublic> {
+    use crate::credential::{PublicKey, SymDef, TpmPublic};
+    let hash = prop_oneof![Just(0x0004u16), Just(0x000b), Just(0x000c), Just(0x000d)];
+    let opt_hash = proptest::option::of(0x0004u16..0x000e);
+    let sym = proptest::option::of((1u16..0x10, any::<u16>(), any::<u16>()).prop_map(
+        |(alg, key_bits, mode)| SymDef {
+            alg,
+            key_bits,
+            mode,
+        },
+    ));
+    let rsa = (
+        opt_hash.clone(),
+        any::<u16>(),
+        any::<u32>(),
+        proptest::collection::vec(any::<u8>(), 0..=512),
+    )
+        .prop_map(|(h, key_bits, exponent, modulus)| PublicKey::Rsa {
+            scheme: if h.is_some() { 0x0014 } else { 0x0010 },
+            scheme_hash: h,
+            key_bits,
+            exponent,
+            modulus,
+        });
+    let ecc = (
+        opt_hash.clone(),
+        any::<u16>(),
+        opt_hash,
+        proptest::collection::vec(any::<u8>(), 0..=128),
+        proptest::collection::vec(any::<u8>(), 0..=128),
+    )
+        .prop_map(|(h, curve, k, x, y)| PublicKey::Ecc {
+            scheme: if h.is_some() { 0x0018 } else { 0x0010 },
+            scheme_hash: h,
+            curve,
+            kdf: if k.is_some() { 0x0020 } else { 0x0010 },
+            kdf_hash: k,
+            x,
+            y,
+        });
+    (
+        hash,
+        any::<u32>(),
+        proptest::collection::vec(any::<u8>(), 0..=64),
+        sym,
+        prop_oneof![rsa, ecc],
+    )
+        .prop_map(|(name_alg, attributes, auth_policy, symmetric, key)| {
+            let mut p = TpmPublic {
+                name_alg,
+                attributes,
+                auth_policy,
+                symmetric,
+                key,
+                tpmt: Vec::new(),
+            };
+            p.tpmt = p.to_tpm2b()[2..].to_vec();
+            p
+        })
+}
+
+proptest! {
+    #[test]
+    fn tpm_public_round_trips(p in tpm_public_strategy()) {
+        let bytes = p.to_tpm2b();
+        let back = crate::credential::parse_tpm2b_public(&bytes).unwrap();
+        prop_assert_eq!(&back, &p);
+        prop_assert_eq!(back.name().len(), 2 + match p.name_alg { 0x0004 => 20, 0x000b => 32, 0x000c => 48, _ => 64 });
+    }
+
+    #[test]
+    fn tpm_public_and_credential_file_parsers_are_total(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(p) = crate::credential::parse_tpm2b_public(&data) {
+            prop_assert_eq!(p.to_tpm2b(), data.clone());
+            let _ = p.check_attestation_key();
+            let _ = p.matches_spki(&data);
+        }
+        if let Ok(b) = crate::credential::CredentialBlob::from_tpm2_tools_file(&data) {
+            prop_assert_eq!(b.to_tpm2_tools_file(), data);
+        }
+    }
+
+    #[test]
+    fn mutated_eks_never_panic_make_credential(edits in proptest::collection::vec((any::<usize>(), 1u8..), 0..4), cut in any::<usize>(), ecc in any::<bool>()) {
+        use crate::credential::tests::{EK_ECC, EK_RSA};
+        let base = crate::unhex(if ecc { EK_ECC } else { EK_RSA }).unwrap();
+        let m = mutate(&base, &edits, cut);
+        if let Ok(ek) = crate::credential::parse_tpm2b_public(&m) {
+            let mut name = vec![0x00, 0x0b];
+            name.extend_from_slice(&[7; 32]);
+            if let Ok(blob) = crate::credential::make_credential(&ek, &name, b"secret") {
+                prop_assert_eq!(blob.id_object.len(), 2 + 32 + 2 + 6);
+            }
+        }
     }
 }

@@ -514,6 +514,28 @@ impl CaRepo {
         Ok(issued)
     }
 
+    /// IDevID → LDevID (RFC 7030 §3.3.2 with a manufacturer certificate): the device presents
+    /// its manufacturer-installed certificate (`idevid_chain`, leaf first, possibly with
+    /// intermediates) which must chain, by signature and validity, to one of
+    /// `manufacturer_roots`; the CSR's CN must equal the IDevID's CN, which becomes the
+    /// Palisade device id.
+    pub fn enroll_with_idevid(
+        &mut self,
+        idevid_chain: &[Vec<u8>],
+        manufacturer_roots: &[Vec<u8>],
+        csr: &[u8],
+        via: &str,
+        now: i64,
+    ) -> Result<Issued, PkiError> {
+        let device = verify_idevid(idevid_chain, manufacturer_roots, now)?;
+        self.refresh()?;
+        let issued = self
+            .ca
+            .issue_csr(csr, Some(&device), None, &self.meta.policy, now)?;
+        self.append(&issue_event(&issued, via))?;
+        Ok(issued)
+    }
+
     /// Issues and records a TLS server certificate (for the broker or gateway) with a fresh
     /// P-256 key. Returns the certificate and the key as PKCS#8 PEM.
     pub fn issue_server(
@@ -660,6 +682,73 @@ impl CaRepo {
     }
 }
 
+/// Checks a manufacturer certificate chain (leaf first) against the manufacturer roots: every
+/// link's signature and validity period; returns the leaf's CN (the device id).
+pub fn verify_idevid(chain: &[Vec<u8>], roots: &[Vec<u8>], now: i64) -> Result<String, PkiError> {
+    use x509_parser::certificate::X509Certificate;
+    use x509_parser::prelude::FromDer;
+    fn parse<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, PkiError> {
+        X509Certificate::from_der(der)
+            .map(|(_, c)| c)
+            .map_err(|e| PkiError::Cert(format!("malformed {what} certificate: {e}")))
+    }
+    let leaf_der = chain
+        .first()
+        .ok_or_else(|| PkiError::Auth("no manufacturer certificate presented".into()))?;
+    if roots.is_empty() {
+        return Err(PkiError::Auth(
+            "no manufacturer CA is configured for IDevID enrollment".into(),
+        ));
+    }
+    let roots: Vec<X509Certificate<'_>> = roots
+        .iter()
+        .map(|r| parse(r, "manufacturer CA"))
+        .collect::<Result<_, _>>()?;
+    let in_time = |c: &X509Certificate<'_>| {
+        c.validity().not_before.timestamp() <= now && now < c.validity().not_after.timestamp()
+    };
+    let mut current = parse(leaf_der, "IDevID")?;
+    let device = current
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .ok_or_else(|| PkiError::Auth("IDevID certificate has no subject CN".into()))?
+        .to_owned();
+    crate::policy::validate_device_id(&device)?;
+    // At most the chain's length in links; each step must verify against a root or the next
+    // certificate in the chain.
+    for next in chain.iter().skip(1).map(Some).chain(std::iter::once(None)) {
+        if !in_time(&current) {
+            return Err(PkiError::Auth(
+                "manufacturer certificate chain is outside its validity period".into(),
+            ));
+        }
+        if let Some(root) = roots.iter().find(|r| {
+            r.subject() == current.issuer()
+                && current.verify_signature(Some(r.public_key())).is_ok()
+        }) {
+            if !in_time(root) {
+                return Err(PkiError::Auth("manufacturer CA has expired".into()));
+            }
+            return Ok(device);
+        }
+        let Some(next) = next else { break };
+        let issuer = parse(next, "IDevID intermediate")?;
+        if issuer.subject() != current.issuer()
+            || current.verify_signature(Some(issuer.public_key())).is_err()
+        {
+            return Err(PkiError::Auth(
+                "manufacturer certificate chain is broken (issuer or signature)".into(),
+            ));
+        }
+        current = issuer;
+    }
+    Err(PkiError::Auth(
+        "IDevID certificate does not chain to a configured manufacturer CA".into(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,6 +818,76 @@ mod tests {
         let sealed = std::fs::read(dir.join(ISSUING_KEY)).unwrap();
         assert!(!sealed.windows(4).any(|w| w == b"\x30\x81\x87\x02"));
         assert!(CaRepo::init(&dir, kek(), "Acme", KeyKind::P256, Policy::default(), now).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A manufacturer CA and an IDevID signed by it (rcgen), valid around `now`.
+    fn manufacturer(cn: &str) -> (Vec<u8>, Vec<u8>) {
+        let ca_key = keys::generate(KeyKind::P256).unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Acme Devices CA");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = p.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(p, ca_key);
+        let key = keys::generate(KeyKind::P256).unwrap();
+        let mut d = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        d.distinguished_name = rcgen::DistinguishedName::new();
+        d.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let leaf = d.signed_by(&key, &issuer).unwrap();
+        (ca.der().to_vec(), leaf.der().to_vec())
+    }
+
+    #[test]
+    fn idevid_enrollment_checks_the_manufacturer_chain() {
+        let dir = tmp("idevid");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let kek = || Kek::from_bytes(&[6u8; 32]).unwrap();
+        let mut repo =
+            CaRepo::init(&dir, kek(), "Acme", KeyKind::P256, Policy::default(), now).unwrap();
+        repo.durable = false;
+        let (mfr, idevid) = manufacturer("idev-1");
+        let (other_mfr, _) = manufacturer("idev-2");
+        let chain = vec![idevid.clone()];
+        let issued = repo
+            .enroll_with_idevid(
+                &chain,
+                std::slice::from_ref(&mfr),
+                &csr(KeyKind::P256, "idev-1"),
+                "t",
+                now,
+            )
+            .unwrap();
+        assert_eq!(issued.device_id, "idev-1");
+        // The CSR must name the IDevID's device.
+        let err = repo
+            .enroll_with_idevid(
+                &chain,
+                std::slice::from_ref(&mfr),
+                &csr(KeyKind::P256, "idev-9"),
+                "t",
+                now,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        // Another manufacturer's CA, no CA at all, outside the validity window, garbage: refused.
+        for (roots, at) in [
+            (vec![other_mfr.clone()], now),
+            (vec![], now),
+            // rcgen certificates start in 1975: 1970 is outside their validity.
+            (vec![mfr.clone()], 100_000),
+        ] {
+            let err = repo
+                .enroll_with_idevid(&chain, &roots, &csr(KeyKind::P256, "idev-1"), "t", at)
+                .unwrap_err();
+            assert!(matches!(err, PkiError::Auth(_)), "{err}");
+        }
+        let err = verify_idevid(&[vec![0x30, 0x03, 1, 2]], &[mfr], now).unwrap_err();
+        assert!(err.to_string().contains("malformed"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

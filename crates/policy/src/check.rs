@@ -56,7 +56,19 @@ pub fn check<P: AsRef<Path>>(
     paths: &[P],
     device_mac: [u8; 6],
 ) -> Result<CheckReport, PolicyError> {
-    let obs = Observation::from_captures(paths, device_mac)?;
+    check_with(mud, paths, device_mac, crate::Identities::default())
+}
+
+/// [`check`] with what is known of the device's and its peers' manufacturers and models
+/// (`same-manufacturer`, `manufacturer`, `model` are decided by it, as learning does).
+pub fn check_with<P: AsRef<Path>>(
+    mud: &MudFile,
+    paths: &[P],
+    device_mac: [u8; 6],
+    ids: crate::Identities,
+) -> Result<CheckReport, PolicyError> {
+    let mut obs = Observation::from_captures(paths, device_mac)?;
+    obs.ids = ids;
     Ok(check_observation(mud, &obs))
 }
 
@@ -80,6 +92,8 @@ pub fn check_observation(mud: &MudFile, obs: &Observation) -> CheckReport {
                 stats: f,
                 remote_names: names,
                 device_mac: obs.device_mac,
+                ids: &obs.ids,
+                mud_url: &mud.mud.mud_url,
             };
             let ok = acls_permit(mud, if from_device { &from } else { &to }, &v).is_some();
             if ok {

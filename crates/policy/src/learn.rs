@@ -7,7 +7,8 @@
 //! addresses that no DNS answer named stay as `/32` (`/128`) networks (counted in [`Learned::unnamed_public`]).
 //! Ports keep the service side only, and TCP ACEs carry `direction-initiated`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -15,18 +16,27 @@ use crate::model::{
     AccessListRefs, Ace, Aces, Acl, AclKey, AclRef, Acls, Actions, Direction, Empty, EthMatch,
     IcmpMatch, IpMatch, Matches, Mud, MudFile, MudMatch, Policy, PortMatch, TcpMatch, UdpMatch,
 };
-use crate::traffic::{Observation, is_group, is_local};
+use crate::traffic::{Identities, Observation, is_group, is_local};
 use crate::{PolicyError, fmt_mac};
 
 /// Options for [`learn`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LearnOptions {
     /// `mud-url`; defaults to `https://palisade.invalid/mud/<mac>.json`.
     pub mud_url: Option<String>,
     pub systeminfo: Option<String>,
     /// `last-update` timestamp (RFC 3339); defaults to the last packet's time.
     pub last_update: Option<String>,
+    /// The device's manufacturer (e.g. the OUI registry organisation, or the inventory's
+    /// identity); with [`PeerIdentity::vendor`] it decides `same-manufacturer` across OUIs.
+    pub device_vendor: Option<String>,
+    /// What is known of the device's local peers, by MAC.
+    pub peers: BTreeMap<[u8; 6], PeerIdentity>,
+    /// Manufacturer of a MAC when neither of the above names it (e.g. the OUI registry).
+    pub vendor_lookup: Option<fn([u8; 6]) -> Option<String>>,
 }
+
+pub use crate::traffic::PeerIdentity;
 
 /// A learned profile plus what the learner saw.
 #[derive(Debug)]
@@ -54,7 +64,12 @@ enum Fam {
 }
 
 /// Learns from an already collected observation.
-pub fn learn_from(obs: Observation, opts: &LearnOptions) -> Learned {
+pub fn learn_from(mut obs: Observation, opts: &LearnOptions) -> Learned {
+    obs.ids = Identities {
+        device_vendor: opts.device_vendor.clone(),
+        peers: opts.peers.clone(),
+        vendor_lookup: opts.vendor_lookup,
+    };
     let mac = fmt_mac(&obs.device_mac);
     let tag = mac.replace(':', "");
     let mut from: [Vec<Ace>; 2] = [Vec::new(), Vec::new()];
@@ -103,7 +118,17 @@ pub fn learn_from(obs: Observation, opts: &LearnOptions) -> Learned {
                 (17, 67 | 68) => Some("urn:ietf:params:mud:gateway"),
                 _ => None,
             };
-            let same_mfr = f.remote_mac.is_some_and(|r| r[..3] == obs.device_mac[..3]);
+            // The peer's MAC: its frames to the device, or the device's frames to it (a
+            // local host is on the same link).
+            let peer_mac = f
+                .remote_mac
+                .or(f.dst_mac_from_device)
+                .filter(|m| m[0] & 1 == 0);
+            let own_url = opts.mud_url.as_deref();
+            let same_mfr =
+                peer_mac.is_some_and(|p| obs.ids.same_manufacturer(obs.device_mac, p, own_url));
+            let model = peer_mac.and_then(|p| obs.ids.model(p)).map(str::to_string);
+            let manufacturer = peer_mac.and_then(|p| obs.ids.manufacturer(p));
             mud_m = Some(match ctl {
                 Some(c) => MudMatch {
                     controller: Some(c.to_string()),
@@ -111,6 +136,15 @@ pub fn learn_from(obs: Observation, opts: &LearnOptions) -> Learned {
                 },
                 None if same_mfr => MudMatch {
                     same_manufacturer: Some(Empty),
+                    ..Default::default()
+                },
+                // A peer with a MUD URL of its own: exactly that model.
+                None if model.is_some() => MudMatch {
+                    model,
+                    ..Default::default()
+                },
+                None if manufacturer.is_some() => MudMatch {
+                    manufacturer,
                     ..Default::default()
                 },
                 None => MudMatch {
@@ -334,4 +368,162 @@ pub(crate) fn rfc3339(ts_ns: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check_observation;
+
+    const DEV: [u8; 6] = [0x00, 0x17, 0x88, 0, 0, 1];
+
+    /// An Ethernet/IPv4/UDP frame.
+    fn udp(src: [u8; 6], dst: [u8; 6], sip: [u8; 4], dip: [u8; 4], sp: u16, dp: u16) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&sip);
+        f.extend_from_slice(&dip);
+        f.extend_from_slice(&sp.to_be_bytes());
+        f.extend_from_slice(&dp.to_be_bytes());
+        f.extend_from_slice(&[0, 12, 0, 0, 1, 2, 3, 4]);
+        f
+    }
+
+    fn vendors(m: [u8; 6]) -> Option<String> {
+        match m[..3] {
+            [0x00, 0x17, 0x88] => Some("Philips Lighting BV".into()),
+            [0xec, 0xb5, 0xfa] => Some("PHILIPS LIGHTING B.V.".into()),
+            [0x50, 0xc7, 0xbf] => Some("TP-LINK TECHNOLOGIES CO.,LTD.".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn local_peers_become_manufacturer_and_model_abstractions() {
+        let same_oui = [0x00, 0x17, 0x88, 0, 0, 2];
+        let same_vendor_other_oui = [0xec, 0xb5, 0xfa, 0, 0, 3];
+        let tplink_with_url = [0x50, 0xc7, 0xbf, 0, 0, 4];
+        let known_mfr = [0x02, 0x11, 0x22, 0, 0, 5];
+        let stranger = [0x02, 0x33, 0x44, 0, 0, 6];
+        let peers = [
+            (same_oui, 2u8),
+            (same_vendor_other_oui, 3),
+            (tplink_with_url, 4),
+            (known_mfr, 5),
+            (stranger, 6),
+        ];
+        let mut obs = Observation {
+            device_mac: DEV,
+            ..Default::default()
+        };
+        for (i, (mac, host)) in peers.iter().enumerate() {
+            let peer_ip = [192, 168, 1, *host];
+            let port = 9000 + i as u16;
+            obs.add_frame(
+                1,
+                1,
+                &udp(DEV, *mac, [192, 168, 1, 10], peer_ip, 40000, port),
+            );
+            obs.add_frame(
+                2,
+                1,
+                &udp(*mac, DEV, peer_ip, [192, 168, 1, 10], port, 40000),
+            );
+        }
+        let mut opts = LearnOptions {
+            mud_url: Some("https://www.meethue.com/bridge.json".into()),
+            vendor_lookup: Some(vendors),
+            ..Default::default()
+        };
+        opts.peers.insert(
+            tplink_with_url,
+            PeerIdentity {
+                mud_url: Some("https://tplink.example/hs110.json".into()),
+                ..Default::default()
+            },
+        );
+        opts.peers.insert(
+            known_mfr,
+            PeerIdentity {
+                manufacturer: Some("sonos.example".into()),
+                ..Default::default()
+            },
+        );
+        let l = learn_from(obs, &opts);
+        let text = crate::to_json(&l.mud);
+        let from = l
+            .mud
+            .acls
+            .acl
+            .iter()
+            .find(|a| a.name.starts_with("from-ipv4"))
+            .expect("from ACL");
+        let by_port = |p: u16| {
+            from.aces
+                .ace
+                .iter()
+                .find(|a| {
+                    a.matches
+                        .udp
+                        .as_ref()
+                        .and_then(|u| u.destination_port.as_ref())
+                        .is_some_and(|d| d.matches(p))
+                })
+                .and_then(|a| a.matches.mud.clone())
+                .unwrap_or_else(|| panic!("no ACE for port {p}: {text}"))
+        };
+        assert!(by_port(9000).same_manufacturer.is_some(), "same OUI");
+        assert!(
+            by_port(9001).same_manufacturer.is_some(),
+            "same vendor under another OUI"
+        );
+        assert_eq!(
+            by_port(9002).model.as_deref(),
+            Some("https://tplink.example/hs110.json")
+        );
+        assert_eq!(by_port(9003).manufacturer.as_deref(), Some("sonos.example"));
+        assert!(by_port(9004).local_networks.is_some(), "unknown peer");
+        assert!(!text.contains("192.168.1."), "no raw local IPs: {text}");
+        // The profile validates and permits exactly the traffic it was learnt from.
+        assert!(crate::validate(&l.mud).iter().all(|i| !i.is_error()));
+        let r = check_observation(&l.mud, &l.observation);
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+        // A different model on the same address is not permitted by the `model` ACE.
+        let mut other = Observation {
+            device_mac: DEV,
+            ids: l.observation.ids.clone(),
+            ..Default::default()
+        };
+        let imposter = [0x50, 0xc7, 0xbf, 0, 0, 9];
+        other.add_frame(
+            3,
+            1,
+            &udp(
+                DEV,
+                imposter,
+                [192, 168, 1, 10],
+                [192, 168, 1, 4],
+                40000,
+                9002,
+            ),
+        );
+        let r = check_observation(&l.mud, &other);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    }
+
+    #[test]
+    fn vendor_names_compare_loosely() {
+        assert!(crate::traffic::same_vendor(
+            "Signify Netherlands B.V.",
+            "SIGNIFY NETHERLANDS BV"
+        ));
+        assert!(!crate::traffic::same_vendor("TP-LINK", "Philips"));
+        assert!(!crate::traffic::same_vendor("", ""));
+        assert_eq!(
+            crate::traffic::url_authority("https://u@example.com:443/a.json"),
+            Some("example.com:443")
+        );
+    }
 }

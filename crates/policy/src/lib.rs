@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod learn;
+pub mod live;
 pub mod model;
 pub mod nft;
 pub mod respond;
@@ -24,6 +25,7 @@ mod validate;
 pub mod fuzzing;
 
 pub use model::{AclKey, MudFile};
+pub use traffic::{Identities, PeerIdentity};
 pub use validate::{Issue, IssueKind, validate};
 
 /// Why a MUD file could not be used.

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -142,6 +142,36 @@ pub fn release_script(t: &Target) -> String {
     s
 }
 
+/// Runs `nft -f -` with `script` as one transaction (all of it is applied or none); returns how
+/// long `nft` took. `what` names the script in errors.
+pub fn apply(nft: &Path, what: &'static str, script: &str) -> Result<Duration, RespondError> {
+    let program = nft.display().to_string();
+    let started = Instant::now();
+    let spawn_err = |source| RespondError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let mut child = Command::new(nft)
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_err)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).map_err(spawn_err)?;
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
+    if !out.status.success() {
+        return Err(RespondError::Rejected {
+            program,
+            what,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(started.elapsed())
+}
+
 /// Applies quarantine actions with `nft`.
 #[derive(Debug, Clone)]
 pub struct Responder {
@@ -163,31 +193,7 @@ impl Responder {
     }
 
     fn run(&self, what: &'static str, script: &str) -> Result<Duration, RespondError> {
-        let program = self.nft.display().to_string();
-        let started = Instant::now();
-        let spawn_err = |source| RespondError::Spawn {
-            program: program.clone(),
-            source,
-        };
-        let mut child = Command::new(&self.nft)
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_err)?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(script.as_bytes()).map_err(spawn_err)?;
-        }
-        let out = child.wait_with_output().map_err(spawn_err)?;
-        if !out.status.success() {
-            return Err(RespondError::Rejected {
-                program,
-                what,
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(started.elapsed())
+        apply(&self.nft, what, script)
     }
 
     /// Loads (or reloads) the quarantine zone; quarantined devices stay quarantined.

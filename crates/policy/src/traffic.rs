@@ -52,7 +52,131 @@ pub struct Observation {
     pub eth: BTreeMap<(bool, u16, Mac), u64>,
     pub packets_seen: u64,
     pub packets_device: u64,
+    /// When set, every A/AAAA answer to the device is also queued in [`Observation::answers`]
+    /// (live sensing drains it to fill the nftables DNS-name sets).
+    pub record_answers: bool,
+    /// Queued answers (bounded by [`MAX_QUEUED_ANSWERS`]; the oldest are kept).
+    pub answers: Vec<DnsAnswer>,
+    /// What is known of the device's and its peers' manufacturers and models (RFC 8520
+    /// `same-manufacturer`, `manufacturer`, `model`); learning and checking both decide by it.
+    pub ids: Identities,
 }
+
+/// What is known of a local peer (from the inventory or the operator).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// Manufacturer name (OUI registry organisation or identified vendor).
+    pub vendor: Option<String>,
+    /// The peer's own MUD URL: such peers become RFC 8520 `model` matches.
+    pub mud_url: Option<String>,
+    /// The authority of the peer's manufacturer's MUD URLs (e.g. `example.com`): `manufacturer`.
+    pub manufacturer: Option<String>,
+}
+
+/// Identities of the device and its peers.
+#[derive(Debug, Clone, Default)]
+pub struct Identities {
+    /// The device's manufacturer (OUI organisation or the inventory's identity).
+    pub device_vendor: Option<String>,
+    /// Local peers by MAC.
+    pub peers: BTreeMap<Mac, PeerIdentity>,
+    /// Manufacturer of a MAC when neither of the above names it (e.g. the OUI registry).
+    pub vendor_lookup: Option<fn([u8; 6]) -> Option<String>>,
+}
+
+impl Identities {
+    fn vendor(&self, m: Mac) -> Option<String> {
+        self.peers
+            .get(&m)
+            .and_then(|p| p.vendor.clone())
+            .or_else(|| self.vendor_lookup.and_then(|f| f(m)))
+    }
+
+    /// Whether `peer` is made by the device's manufacturer: same vendor name (known for both),
+    /// the peer's manufacturer authority equal to that of `own_mud_url`, or else the same OUI.
+    pub fn same_manufacturer(&self, device: Mac, peer: Mac, own_mud_url: Option<&str>) -> bool {
+        let dv = self.device_vendor.clone().or_else(|| self.vendor(device));
+        if let (Some(a), Some(b)) = (dv, self.vendor(peer)) {
+            return same_vendor(&a, &b);
+        }
+        if let (Some(m), Some(own)) = (self.manufacturer(peer), own_mud_url.and_then(url_authority))
+        {
+            return m.eq_ignore_ascii_case(own);
+        }
+        peer[..3] == device[..3]
+    }
+
+    /// The peer's MUD URL (RFC 8520 `model`).
+    pub fn model(&self, peer: Mac) -> Option<&str> {
+        self.peers.get(&peer)?.mud_url.as_deref()
+    }
+
+    /// The peer's manufacturer authority (RFC 8520 `manufacturer`): given, or from its MUD URL.
+    pub fn manufacturer(&self, peer: Mac) -> Option<String> {
+        let p = self.peers.get(&peer)?;
+        p.manufacturer.clone().or_else(|| {
+            p.mud_url
+                .as_deref()
+                .and_then(url_authority)
+                .map(str::to_string)
+        })
+    }
+}
+
+/// Vendor names compare without case, punctuation and legal-form suffixes
+/// (`Signify Netherlands B.V.` = `SIGNIFY NETHERLANDS BV`).
+pub fn same_vendor(a: &str, b: &str) -> bool {
+    const LEGAL: [&str; 14] = [
+        "inc",
+        "ltd",
+        "llc",
+        "co",
+        "corp",
+        "corporation",
+        "gmbh",
+        "bv",
+        "b",
+        "v",
+        "sa",
+        "ag",
+        "limited",
+        "company",
+    ];
+    let norm = |s: &str| -> String {
+        let words: Vec<String> = s
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let mut w: Vec<&str> = words.iter().map(String::as_str).collect();
+        while w.len() > 1 && w.last().is_some_and(|x| LEGAL.contains(x)) {
+            w.pop();
+        }
+        w.join(" ")
+    };
+    let (a, b) = (norm(a), norm(b));
+    !a.is_empty() && a == b
+}
+
+/// The authority (host) of a URL: `https://example.com/x.json` → `example.com`.
+pub fn url_authority(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    (!host.is_empty()).then_some(host)
+}
+
+/// One address a DNS answer gave, with the names it stands for and its TTL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsAnswer {
+    pub ip: IpAddr,
+    pub ttl: u32,
+    /// Owner name, the question and every CNAME on the way (normalised).
+    pub names: BTreeSet<String>,
+}
+
+/// Cap on queued answers between two drains.
+pub const MAX_QUEUED_ANSWERS: usize = 4096;
 
 pub(crate) fn norm_name(s: &str) -> String {
     s.trim_end_matches('.').to_ascii_lowercase()
@@ -198,6 +322,15 @@ impl Observation {
             let e = self.dns.entry(ip).or_default();
             e.insert(norm_name(&a.name));
             e.extend(names.iter().cloned());
+            if self.record_answers && self.answers.len() < MAX_QUEUED_ANSWERS {
+                let mut n = names.clone();
+                n.insert(norm_name(&a.name));
+                self.answers.push(DnsAnswer {
+                    ip,
+                    ttl: a.ttl,
+                    names: n,
+                });
+            }
         }
     }
 }
@@ -236,6 +369,9 @@ pub(crate) struct View<'a> {
     pub stats: &'a FlowStats,
     pub remote_names: Option<&'a BTreeSet<String>>,
     pub device_mac: Mac,
+    pub ids: &'a Identities,
+    /// The profile's own MUD URL (for `same-manufacturer` by authority).
+    pub mud_url: &'a str,
 }
 
 impl View<'_> {
@@ -408,17 +544,27 @@ pub(crate) fn ace_matches(ace: &Ace, v: &View<'_>) -> bool {
         if (mm.controller.is_some() || mm.my_controller.is_some()) && !is_local(remote) {
             return false;
         }
-        if mm.same_manufacturer.is_some() {
-            let oui = |m: &Mac| [m[0], m[1], m[2]];
-            if v.stats
-                .remote_mac
-                .is_none_or(|r| oui(&r) != oui(&v.device_mac))
-            {
-                return false;
-            }
+        // The peer's MAC as learning sees it: its frames, or the device's frames to it.
+        let peer = v
+            .stats
+            .remote_mac
+            .or(v.stats.dst_mac_from_device)
+            .filter(|m| m[0] & 1 == 0);
+        if mm.same_manufacturer.is_some()
+            && peer.is_none_or(|p| !v.ids.same_manufacturer(v.device_mac, p, Some(v.mud_url)))
+        {
+            return false;
         }
-        // `manufacturer` / `model` need the other devices' MUD URLs, which captures do not carry.
-        if mm.manufacturer.is_some() || mm.model.is_some() {
+        if let Some(want) = &mm.model
+            && peer.and_then(|p| v.ids.model(p)) != Some(want.as_str())
+        {
+            return false;
+        }
+        if let Some(want) = &mm.manufacturer
+            && !peer
+                .and_then(|p| v.ids.manufacturer(p))
+                .is_some_and(|m| m.eq_ignore_ascii_case(want))
+        {
             return false;
         }
     }

@@ -53,7 +53,7 @@ fn run(dev: &str, mac: &str, prof: &str) -> Vec<Violation> {
         &LearnOptions {
             mud_url: None,
             systeminfo: Some(dev.into()),
-            last_update: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -41,7 +41,11 @@ pub fn tls(data: &[u8]) {
     if let Ok(sh) = crate::tls::parse_server_hello(data) {
         let _ = sh.ja3s_hash();
     }
+    // certificate_subjects also reads each certificate's validity times.
     let _ = crate::tls::certificate_subjects(data);
+    if let Some((&tag, rest)) = data.split_first() {
+        let _ = crate::tls::der_time(tag, rest);
+    }
 }
 
 pub fn ntp(data: &[u8]) {

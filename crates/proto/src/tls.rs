@@ -61,6 +61,9 @@ pub struct CertSummary {
     pub issuer_o: Option<String>,
     /// Issuer and subject names are byte-identical.
     pub self_signed: bool,
+    /// Validity period (notBefore, notAfter) in seconds since the Unix epoch (UTC),
+    /// when both times parse as DER UTCTime / GeneralizedTime.
+    pub validity: Option<(i64, i64)>,
 }
 
 /// Whether a 16-bit value is a GREASE placeholder (RFC 8701).
@@ -507,15 +510,83 @@ fn summarize_cert(der: &[u8]) -> Option<CertSummary> {
     }
     let _sig_alg = der_tlv(&mut f)?;
     let (_, issuer, issuer_raw) = der_tlv(&mut f)?;
-    let _validity = der_tlv(&mut f)?;
+    let (_, validity, _) = der_tlv(&mut f)?;
     let (_, subject, subject_raw) = der_tlv(&mut f)?;
     Some(CertSummary {
+        validity: parse_validity(validity),
         subject_cn: name_attr(subject, &OID_CN),
         subject_o: name_attr(subject, &OID_O),
         issuer_cn: name_attr(issuer, &OID_CN),
         issuer_o: name_attr(issuer, &OID_O),
         self_signed: issuer_raw == subject_raw,
     })
+}
+
+/// Validity ::= SEQUENCE { notBefore Time, notAfter Time } (RFC 5280 §4.1.2.5).
+fn parse_validity(v: &[u8]) -> Option<(i64, i64)> {
+    let mut r = Reader::new(v);
+    let (t1, a, _) = der_tlv(&mut r)?;
+    let (t2, b, _) = der_tlv(&mut r)?;
+    Some((der_time(t1, a)?, der_time(t2, b)?))
+}
+
+/// A DER UTCTime (tag 0x17, `YYMMDDHHMM[SS]Z`, years 50–99 are 19xx) or GeneralizedTime
+/// (tag 0x18, `YYYYMMDDHHMMSS[.f]Z`) as seconds since the Unix epoch. Offsets other
+/// than `Z` (not allowed in certificates, seen in old ones) are applied.
+pub fn der_time(tag: u8, v: &[u8]) -> Option<i64> {
+    let digits = |s: &[u8]| -> Option<i64> {
+        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(s.iter().fold(0i64, |n, &d| n * 10 + i64::from(d - b'0')))
+    };
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy = digits(v.get(..2)?)?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, v.get(2..)?)
+        }
+        0x18 => (digits(v.get(..4)?)?, v.get(4..)?),
+        _ => return None,
+    };
+    let month = digits(rest.get(..2)?)?;
+    let day = digits(rest.get(2..4)?)?;
+    let hour = digits(rest.get(4..6)?)?;
+    let minute = digits(rest.get(6..8)?)?;
+    let mut tail = rest.get(8..)?;
+    let mut second = 0;
+    if tail.len() >= 2 && tail[0].is_ascii_digit() {
+        second = digits(&tail[..2])?;
+        tail = &tail[2..];
+    }
+    if let Some(t) = tail.strip_prefix(b".") {
+        let n = t.iter().take_while(|c| c.is_ascii_digit()).count();
+        tail = &t[n..];
+    }
+    let offset = match tail {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), hh0, hh1, mm0, mm1] => {
+            let o = digits(&[*hh0, *hh1])? * 3600 + digits(&[*mm0, *mm1])? * 60;
+            if *sign == b'+' { o } else { -o }
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 
 /// First value of an attribute in an X.501 Name (SEQUENCE OF SET OF
@@ -712,12 +783,17 @@ mod tests {
     }
 
     fn cert(issuer: &[u8], subject: &[u8]) -> Vec<u8> {
+        cert_valid(issuer, subject, b"200101000000Z", b"20491231235959Z")
+    }
+
+    fn cert_valid(issuer: &[u8], subject: &[u8], from: &[u8], until: &[u8]) -> Vec<u8> {
+        let time = |t: &[u8]| der(if t.len() == 13 { 0x17 } else { 0x18 }, t);
         let tbs = [
             der(0xa0, &der(0x02, &[2])),
             der(0x02, &[1, 2, 3]),
             der(0x30, &der(0x06, &[0x2a, 0x86, 0x48])),
             issuer.to_vec(),
-            der(0x30, &[]),
+            der(0x30, &[time(from), time(until)].concat()),
             subject.to_vec(),
             der(0x30, &[0; 200]), // spki placeholder, forces long-form length
         ]
@@ -761,9 +837,102 @@ mod tests {
         assert_eq!(certs[0].issuer_cn.as_deref(), Some("Hue CA"));
         assert!(!certs[0].self_signed);
         assert!(certs[1].self_signed);
+        assert_eq!(certs[0].validity, Some((1_577_836_800, 2_524_607_999)));
         // Truncated payloads give fewer certificates, never a panic.
         for n in 0..p.len() {
             assert!(certificate_subjects(&p[..n]).len() < 2);
+        }
+    }
+
+    #[test]
+    fn der_times_match_the_calendar() {
+        // Oracle: `date -u -d 2020-01-01T00:00:00Z +%s` and friends.
+        assert_eq!(der_time(0x17, b"200101000000Z"), Some(1_577_836_800));
+        assert_eq!(der_time(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(der_time(0x17, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(der_time(0x18, b"20491231235959Z"), Some(2_524_607_999));
+        assert_eq!(der_time(0x18, b"20240229120000Z"), Some(1_709_208_000));
+        assert_eq!(der_time(0x18, b"19691231235959Z"), Some(-1));
+        assert_eq!(der_time(0x18, b"99991231235959Z"), Some(253_402_300_799));
+        assert_eq!(der_time(0x17, b"2001010000Z"), Some(1_577_836_800));
+        assert_eq!(der_time(0x17, b"200101000000+0100"), Some(1_577_833_200));
+        assert_eq!(der_time(0x18, b"20200101000000.123Z"), Some(1_577_836_800));
+        for bad in [
+            &b""[..],
+            b"2001010000",
+            b"201301000000Z",
+            b"200132000000Z",
+            b"200101250000Z",
+            b"20010100000aZ",
+            b"200101000000Q",
+            b"-00101000000Z",
+        ] {
+            assert_eq!(der_time(0x17, bad), None, "{bad:?}");
+        }
+        assert_eq!(der_time(0x04, b"200101000000Z"), None);
+    }
+
+    #[test]
+    fn certificate_validity_is_read() {
+        let c = cert_valid(
+            &name("cam", "Acme"),
+            &name("cam", "Acme"),
+            b"150101000000Z",
+            b"160101000000Z",
+        );
+        let s = summarize_cert(&c).expect("parses");
+        assert!(s.self_signed);
+        assert_eq!(s.validity, Some((1_420_070_400, 1_451_606_400)));
+        // An unparseable time leaves the identity fields and drops the validity.
+        let c = cert_valid(
+            &name("cam", "Acme"),
+            &name("x", "y"),
+            b"1501",
+            b"160101000000Z",
+        );
+        let s = summarize_cert(&c).expect("parses");
+        assert_eq!(s.validity, None);
+        assert_eq!(s.subject_cn.as_deref(), Some("x"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn der_time_never_panics_and_round_trips(
+            tag in prop_oneof![Just(0x17u8), Just(0x18u8), any::<u8>()],
+            raw in proptest::collection::vec(any::<u8>(), 0..24),
+            y in 1950i64..2050, mo in 1i64..=12, d in 1i64..=28, h in 0i64..24, mi in 0i64..60, se in 0i64..60,
+        ) {
+            let _ = der_time(tag, &raw);
+            let g = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{se:02}Z");
+            let u = format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{se:02}Z", y % 100);
+            let a = der_time(0x18, g.as_bytes());
+            prop_assert!(a.is_some());
+            prop_assert_eq!(a, der_time(0x17, u.as_bytes()));
+            // One second later in the calendar is one second later in epoch time.
+            if se < 59 {
+                let g2 = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{:02}Z", se + 1);
+                prop_assert_eq!(der_time(0x18, g2.as_bytes()).map(|t| t - 1), a);
+            }
+        }
+
+        #[test]
+        fn certificate_with_any_validity_bytes_never_panics(
+            v in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut c = cert(&name("a", "b"), &name("a", "b"));
+            // splice random bytes in as the validity content
+            let tbs = [
+                der(0xa0, &der(0x02, &[2])),
+                der(0x02, &[1]),
+                der(0x30, &[]),
+                name("a", "b"),
+                der(0x30, &v),
+                name("a", "b"),
+            ].concat();
+            c.clear();
+            c.extend(der(0x30, &der(0x30, &tbs)));
+            let _ = summarize_cert(&c);
         }
     }
 

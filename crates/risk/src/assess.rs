@@ -255,10 +255,12 @@ fn insecure_services(p: &DeviceProfile) -> Vec<(f32, String)> {
 pub struct RiskContext {
     /// Listening services that peers outside the local segment reached: (`tcp`|`udp`, port).
     pub external_services: Vec<(String, u16)>,
-    /// When the device's firmware was built or released (Unix seconds), if known.
+    /// When the device's firmware was built or released (Unix seconds), if known. When
+    /// `None` and `now` is set, the newest build or component release date found in the
+    /// device's evidence is used (see [`crate::age`]).
     pub firmware_built: Option<i64>,
     /// The reference time (Unix seconds) for the firmware age: the capture's last packet,
-    /// not the wall clock.
+    /// not the wall clock. `None` leaves the firmware-age part out.
     pub now: Option<i64>,
 }
 
@@ -429,23 +431,50 @@ pub fn assess_with(
     // E: exposure, 2 points per listening service, up to 10.
     let listening = p.services.len();
     if listening > 0 {
+        let list: Vec<String> = p
+            .services
+            .iter()
+            .take(8)
+            .map(|(a, b)| format!("{a}/{b}"))
+            .collect();
         parts.push((
             (2.0 * listening as f32).min(10.0),
             format!(
-                "{listening} listening service{}",
-                if listening == 1 { "" } else { "s" }
+                "{listening} listening service{} ({}{})",
+                if listening == 1 { "" } else { "s" },
+                list.join(", "),
+                if listening > 8 { ", …" } else { "" }
             ),
         ));
     }
 
-    // X: exposure beyond the local segment; F: firmware age.
+    // X: exposure beyond the local segment; F: firmware age (a given build time, else the
+    // newest date in the device's own evidence).
     if let Some(x) = exposure_points(&ctx.external_services) {
         parts.push(x);
     }
-    if let (Some(b), Some(n)) = (ctx.firmware_built, ctx.now)
-        && let Some(f) = firmware_age_points(b, n)
-    {
-        parts.push(f);
+    if let Some(n) = ctx.now {
+        let dated = match ctx.firmware_built {
+            Some(b) => Some((b, None)),
+            None => crate::age::firmware_date(&p.signals, &cpes, Some(n)).map(|f| (f.at, Some(f))),
+        };
+        if let Some((b, why)) = dated
+            && let Some((pts, text)) = firmware_age_points(b, n)
+        {
+            parts.push((
+                pts,
+                match why {
+                    Some(f) if f.build_stamp => format!("{text} ({})", f.evidence),
+                    // A component's release dates the software inside, not the build.
+                    Some(f) => format!(
+                        "{} ({})",
+                        text.replacen("firmware built", "firmware software dated", 1),
+                        f.evidence
+                    ),
+                    None => text,
+                },
+            ));
+        }
     }
 
     // A: other active alerts: the worst severity plus 2 per further kind, up to 40.
@@ -474,6 +503,18 @@ pub fn assess_with(
         }
     }
 
+    if parts.is_empty() {
+        // Say what was looked at, so a zero is an observation, not a gap.
+        parts.push((
+            0.0,
+            format!(
+                "no risk factor observed: no listening service, no known vulnerability \
+                 ({} candidate CPE{}), no alert",
+                cpes.len(),
+                if cpes.len() == 1 { "" } else { "s" }
+            ),
+        ));
+    }
     let total: f32 = parts.iter().map(|(p, _)| p).sum();
     parts.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let reasons = parts
@@ -561,5 +602,55 @@ mod tests {
         assert_eq!(a.score, 0);
         assert_eq!(a.cpes.len(), 1);
         assert!(a.vulnerabilities.is_empty());
+        assert_eq!(a.reasons.len(), 1, "{:?}", a.reasons);
+        assert!(a.reasons[0].starts_with("+0 no risk factor observed"));
+        assert!(a.reasons[0].contains("1 candidate CPE)"), "{:?}", a.reasons);
+    }
+
+    #[test]
+    fn firmware_age_from_banner_build_date() {
+        let p = DeviceProfile {
+            signals: vec![Signal::new(
+                SignalKind::TelnetBanner,
+                "BusyBox v1.19.3 (2015-12-24 17:52:11 CST) built-in shell (ash)",
+            )],
+            services: vec![("tcp".into(), 23)],
+            ..DeviceProfile::default()
+        };
+        let base = assess(&p, &[], &Knowledge::embedded());
+        // 2023-11-14: 7.9 years after the build stamp → 15 points.
+        let ctx = RiskContext {
+            now: Some(1_700_000_000),
+            ..RiskContext::default()
+        };
+        let a = assess_with(&p, &[], &Knowledge::embedded(), &ctx);
+        assert_eq!(a.score, base.score + 15, "{:?}", a.reasons);
+        let r = a.reasons.iter().find(|r| r.contains("firmware built"));
+        assert!(
+            r.is_some_and(|r| r.contains("2015-12-24") && r.contains("telnet banner")),
+            "{:?}",
+            a.reasons
+        );
+        // A stamp after the reference time is not a build date.
+        let early = RiskContext {
+            now: Some(1_400_000_000),
+            ..RiskContext::default()
+        };
+        let b = assess_with(&p, &[], &Knowledge::embedded(), &early);
+        // BusyBox 1.19.3's release (2011-10-29), 2.5 years before: 6 points.
+        assert_eq!(b.score, base.score + 6, "{:?}", b.reasons);
+        assert!(
+            b.reasons
+                .iter()
+                .any(|r| r.contains("firmware software dated 2011-10-29")),
+            "{:?}",
+            b.reasons
+        );
+        let before_all = RiskContext {
+            now: Some(1_300_000_000),
+            ..RiskContext::default()
+        };
+        let c = assess_with(&p, &[], &Knowledge::embedded(), &before_all);
+        assert_eq!(c.score, base.score, "{:?}", c.reasons);
     }
 }

@@ -1,6 +1,7 @@
-//! Decompression helpers with output limits (gzip via flate2, xz/lzma via lzma-rs; both pure Rust).
+//! Decompression helpers with output limits, all pure Rust: gzip/zlib (flate2), xz/lzma
+//! (lzma-rust2), zstd (ruzstd), lz4 blocks (lz4_flex), lzo1x blocks (our own decoder).
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read};
 
 /// Why a decompression stopped.
 #[derive(Debug, thiserror::Error)]
@@ -13,27 +14,6 @@ pub enum DecompressError {
         format: &'static str,
         message: String,
     },
-}
-
-/// A writer that refuses to grow past `limit` bytes.
-struct Limited {
-    out: Vec<u8>,
-    limit: usize,
-    hit: bool,
-}
-
-impl Write for Limited {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.out.len() + buf.len() > self.limit {
-            self.hit = true;
-            return Err(std::io::Error::other("limit"));
-        }
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Decompresses a gzip member stream, at most `limit` bytes of output.
@@ -66,138 +46,112 @@ pub fn inflate_zlib(data: &[u8], limit: u64) -> Result<Vec<u8>, DecompressError>
     Ok(out)
 }
 
-fn run_lzma(
+/// Most memory the LZMA decoders may take for their dictionary (a hostile header may ask
+/// for 4 GiB).
+pub const LZMA_MEM_LIMIT_KIB: u32 = 64 * 1024;
+
+/// Reads `r` to the end, at most `limit` bytes; decoder errors become `Corrupt`.
+fn read_limited(
     format: &'static str,
-    data: &[u8],
+    r: impl Read,
     limit: u64,
-    f: impl FnOnce(&mut &[u8], &mut Limited) -> lzma_rs::error::Result<()>,
 ) -> Result<Vec<u8>, DecompressError> {
-    let mut w = Limited {
-        out: Vec::new(),
-        limit: usize::try_from(limit).unwrap_or(usize::MAX),
-        hit: false,
-    };
-    let mut input = data;
-    // lzma-rs 0.3 panics on some hostile inputs (an xz footer whose backward size is
-    // 0xFFFFFFFF overflows `(backward_size + 1) << 2` in decode/xz.rs); a panic there must
-    // become a "corrupt stream" error, not take the caller down.
-    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut input, &mut w))) {
-        Ok(r) => r,
-        Err(_) => {
-            return Err(DecompressError::Corrupt {
-                format,
-                message: "the decoder panicked on this stream (malformed header or index)"
-                    .to_owned(),
-            });
-        }
-    };
-    if w.hit {
+    let mut out = Vec::new();
+    r.take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| DecompressError::Corrupt {
+            format,
+            message: e.to_string(),
+        })?;
+    if out.len() as u64 > limit {
         return Err(DecompressError::TooLarge { limit });
     }
-    r.map_err(|e| DecompressError::Corrupt {
-        format,
-        message: e.to_string(),
-    })?;
-    Ok(w.out)
+    Ok(out)
 }
 
-/// Decompresses an xz stream, at most `limit` bytes of output.
+/// Decompresses an xz stream (concatenated streams allowed), at most `limit` bytes of
+/// output (lzma-rust2, pure Rust; its dictionary bounded by [`LZMA_MEM_LIMIT_KIB`]).
 pub fn unxz(data: &[u8], limit: u64) -> Result<Vec<u8>, DecompressError> {
-    run_lzma("xz", data, limit, |i, o| lzma_rs::xz_decompress(i, o))
+    let r = lzma_rust2::XzReader::new_mem_limit(data, true, LZMA_MEM_LIMIT_KIB);
+    read_limited("xz", r, limit)
 }
 
 /// Decompresses a legacy `.lzma` (LZMA-alone) stream, at most `limit` bytes of output.
 pub fn unlzma(data: &[u8], limit: u64) -> Result<Vec<u8>, DecompressError> {
-    run_lzma("lzma", data, limit, |i, o| lzma_rs::lzma_decompress(i, o))
+    let r = lzma_rust2::LzmaReader::new_mem_limit(data, LZMA_MEM_LIMIT_KIB, None).map_err(|e| {
+        DecompressError::Corrupt {
+            format: "lzma",
+            message: e.to_string(),
+        }
+    })?;
+    read_limited("lzma", r, limit)
 }
 
-/// A streaming xz decoder: lzma-rs decodes on a helper thread; chunks come back over a
-/// bounded channel (so at most a few chunks are in flight).
-pub fn xz_reader(mut input: impl BufRead + Send + 'static) -> Box<dyn Read> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
-    std::thread::spawn(move || {
-        let mut w = ChanWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK),
-        };
-        let r = lzma_rs::xz_decompress(&mut input, &mut w);
-        let flushed = w.flush();
-        if let Err(e) = r {
-            let _ = tx.send(Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("xz: {e}"),
-            )));
-        } else if let Err(e) = flushed {
-            let _ = tx.send(Err(e));
+/// Decompresses a zstd frame sequence, at most `limit` bytes of output (ruzstd, pure Rust).
+pub fn unzstd(data: &[u8], limit: u64) -> Result<Vec<u8>, DecompressError> {
+    let mut input = data;
+    let d = ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(|e| {
+        DecompressError::Corrupt {
+            format: "zstd",
+            message: e.to_string(),
         }
-    });
-    Box::new(ChanReader {
-        rx,
-        cur: Vec::new(),
-        pos: 0,
-    })
+    })?;
+    read_limited("zstd", d, limit)
 }
 
-const CHUNK: usize = 1 << 16;
-
-struct ChanWriter {
-    tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChanWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
+/// Decompresses one raw LZ4 block (no frame), at most `limit` bytes of output (lz4_flex
+/// with its safe, bounds-checked decoder).
+pub fn unlz4_block(data: &[u8], limit: u64) -> Result<Vec<u8>, DecompressError> {
+    let mut out = vec![0u8; usize::try_from(limit).unwrap_or(usize::MAX).min(1 << 26)];
+    match lz4_flex::block::decompress_into(data, &mut out) {
+        Ok(n) => {
+            out.truncate(n);
+            Ok(out)
         }
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+        Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) => {
+            Err(DecompressError::TooLarge { limit })
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .send(Ok(chunk))
-            .map_err(|_| std::io::Error::other("reader gone"))
+        Err(e) => Err(DecompressError::Corrupt {
+            format: "lz4",
+            message: e.to_string(),
+        }),
     }
 }
 
-struct ChanReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
+/// Decompresses one raw LZO1X block (as squashfs and the Linux kernel store them), at most
+/// `limit` bytes of output. Our own decoder: every read and back-reference is checked.
+pub fn unlzo1x(data: &[u8], limit: u64) -> Result<Vec<u8>, DecompressError> {
+    crate::lzo::decompress(data, usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
-impl Read for ChanReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            match self.rx.recv() {
-                Ok(Ok(c)) => {
-                    self.cur = c;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.cur.len() - self.pos);
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
+/// A streaming xz decoder (lzma-rust2 decodes as the caller reads).
+pub fn xz_reader(input: impl BufRead + Send + 'static) -> Box<dyn Read> {
+    Box::new(lzma_rust2::XzReader::new_mem_limit(
+        input,
+        true,
+        LZMA_MEM_LIMIT_KIB,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
+
+    fn xz_of(data: &[u8]) -> Vec<u8> {
+        let mut w = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::default())
+            .expect("xz writer");
+        w.write_all(data).expect("xz write");
+        w.finish().expect("xz finish")
+    }
 
     #[test]
     fn xz_footer_overflow_is_an_error_not_a_panic() {
-        // Found by the fwscan_squashfs fuzz target: backward size 0xFFFFFFFF in the footer.
-        let mut xz = Vec::new();
-        lzma_rs::xz_compress(&mut &b"hello firmware"[..], &mut xz).unwrap();
+        // Found by the fwscan_squashfs fuzz target against lzma-rs 0.3: backward size
+        // 0xFFFFFFFF in the footer overflowed `(backward_size + 1) << 2`.
+        let mut xz = xz_of(b"hello firmware");
+        assert_eq!(unxz(&xz, 1 << 20).unwrap(), b"hello firmware");
         let n = xz.len();
         xz[n - 8..n - 4].copy_from_slice(&[0xff; 4]);
         assert!(matches!(
@@ -206,5 +160,28 @@ mod tests {
         ));
         xz[n - 8..n - 4].copy_from_slice(&[0; 4]);
         assert!(unxz(&xz, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn output_limits_hold() {
+        let big = vec![b'a'; 100_000];
+        let xz = xz_of(&big);
+        assert!(matches!(
+            unxz(&xz, 1000),
+            Err(DecompressError::TooLarge { limit: 1000 })
+        ));
+        let lz4 = lz4_flex::block::compress(&big);
+        assert_eq!(unlz4_block(&lz4, 100_000).unwrap(), big);
+        assert!(matches!(
+            unlz4_block(&lz4, 1000),
+            Err(DecompressError::TooLarge { .. })
+        ));
+        assert!(unlz4_block(&[0xf0, 0xff, 0xff], 1000).is_err());
+        assert!(unzstd(b"not zstd", 1000).is_err());
+        // An LZMA-alone header asking for a 4 GiB dictionary is refused, not allocated.
+        let mut hostile = vec![0x5d, 0xff, 0xff, 0xff, 0xff];
+        hostile.extend_from_slice(&[0xff; 8]);
+        hostile.extend_from_slice(&[0; 16]);
+        assert!(unlzma(&hostile, 1000).is_err());
     }
 }

@@ -378,6 +378,36 @@ const RULES: &[Rule] = &[
         R,
         0.85,
     ),
+    // Cisco IOS names itself on one line and its version ("Version 11.2(12)P") later;
+    // the version is read by `cisco_ios_version`.
+    rule(
+        "cisco internetwork operating system",
+        Part::OperatingSystem,
+        "cisco",
+        "ios",
+        "",
+        R,
+        0.9,
+    ),
+    rule(
+        "openbsd",
+        Part::OperatingSystem,
+        "openbsd",
+        "openbsd",
+        " ",
+        R,
+        0.9,
+    ),
+    rule(
+        "android",
+        Part::OperatingSystem,
+        "google",
+        "android",
+        " ",
+        R,
+        0.9,
+    ),
+    rule("chrome", Part::Application, "google", "chrome", "/", R, 0.9),
     rule(
         "linux",
         Part::OperatingSystem,
@@ -454,6 +484,17 @@ fn version_after(text: &str, seps: &str) -> Option<String> {
     normalize(v)
 }
 
+/// `11.2(12)p` from "…, version 11.2(12)p, release software" (lower-cased input).
+fn cisco_ios_version(rest: &str) -> Option<String> {
+    let i = rest.find("version ")?;
+    let v: String = rest[i + 8..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '(' | ')'))
+        .take(32)
+        .collect();
+    v.starts_with(|c: char| c.is_ascii_digit()).then_some(v)
+}
+
 /// Candidate CPEs from product strings and the identified vendor/model.
 pub fn candidates(
     signals: &[Signal],
@@ -497,7 +538,22 @@ pub fn candidates(
             }
             used.push((at, at + r.token.len()));
             let rest = &lower[at + r.token.len()..];
-            let version = version_after(rest, r.seps);
+            let version = if r.product == "ios" {
+                cisco_ios_version(rest)
+            } else {
+                // A later mention may carry the version ("OpenBSD/i386 … OpenBSD 2.6-beta").
+                version_after(rest, r.seps).or_else(|| {
+                    let mut from = at + r.token.len();
+                    while let Some(i) = lower.get(from..).and_then(|h| find_word(h, r.token)) {
+                        let end = from + i + r.token.len();
+                        if let Some(v) = version_after(&lower[end..], r.seps) {
+                            return Some(v);
+                        }
+                        from = end;
+                    }
+                    None
+                })
+            };
             // udhcp 0.9.x is the pre-BusyBox project; only 1.x tracks BusyBox versions.
             if r.token == "udhcp" && version.as_deref().is_none_or(|v| v.starts_with("0.")) {
                 continue;
@@ -511,7 +567,38 @@ pub fn candidates(
             );
         }
     }
-    if let (Some(v), Some(m)) = (vendor.and_then(nvd_vendor), model.and_then(model_code)) {
+    // Models the device announces itself (mDNS TXT `model_number=DCS-935L`, `md=BSB002`, a
+    // bare TXT "IC-3115W Network Camera", an SSDP SERVER token `DCS-935L/1.0`) beat a
+    // classifier's guess: the IoT Sentinel label "DCH-935L" is a typo the camera corrects.
+    let announced = announced_models(signals);
+    let nvd_v = vendor.and_then(nvd_vendor);
+    if let Some(v) = &nvd_v {
+        for (m, sig) in &announced {
+            let evidence = format!(
+                "{} \"{}\" announces model {} (vendor {})",
+                sig.kind.label(),
+                clip(&sig.text, 120),
+                m.to_ascii_uppercase(),
+                vendor.unwrap_or("")
+            );
+            let c = round3(0.9 * sig.kind.trust());
+            push(
+                Cpe::new(Part::Hardware, v, m, Some("-")),
+                c,
+                evidence.clone(),
+            );
+            push(
+                Cpe::new(Part::OperatingSystem, v, &format!("{m}_firmware"), None),
+                c,
+                evidence,
+            );
+        }
+    }
+    let identity_model = model.and_then(model_code);
+    let contradicted = identity_model
+        .as_ref()
+        .is_some_and(|m| !announced.is_empty() && !announced.iter().any(|(a, _)| a == m));
+    if let (Some(v), Some(m), false) = (nvd_v, identity_model, contradicted) {
         let evidence = format!(
             "identified as {} {} (confidence {identity_confidence:.2})",
             vendor.unwrap_or(""),
@@ -535,6 +622,78 @@ pub fn candidates(
             .then_with(|| a.cpe.cmp(&b.cpe))
     });
     out
+}
+
+/// mDNS TXT keys whose value names the device's model.
+const TXT_MODEL_KEYS: &[&str] = &[
+    "model",
+    "model_number",
+    "modelnumber",
+    "model_name",
+    "modelname",
+    "md",
+    "mdl",
+    "ty",
+    "product",
+];
+
+/// Words in an SSDP SERVER that look like model codes but name protocols or platforms.
+const NOT_MODELS: &[&str] = &["upnp", "dlnadoc", "http", "linux", "windows", "ipv6"];
+
+/// Models the device names itself, lower-cased model codes with the signal behind each.
+fn announced_models(signals: &[Signal]) -> Vec<(String, &Signal)> {
+    let mut out: Vec<(String, &Signal)> = Vec::new();
+    for sig in signals {
+        if sig.text.len() > 1024 {
+            continue;
+        }
+        let code = match sig.kind {
+            SignalKind::MdnsTxt => match sig.text.split_once('=') {
+                Some((k, v))
+                    if TXT_MODEL_KEYS.contains(&k.trim().to_ascii_lowercase().as_str()) =>
+                {
+                    model_code(v)
+                }
+                Some(_) => None,
+                // A bare TXT string ("IC-3115W Network Camera").
+                None => model_code(&sig.text),
+            },
+            SignalKind::UpnpDescription => sig
+                .text
+                .split_once(':')
+                .filter(|(k, _)| k.contains("model"))
+                .and_then(|(_, v)| model_code(v)),
+            SignalKind::SsdpServer => ssdp_model_token(&sig.text),
+            _ => None,
+        };
+        if let Some(c) = code
+            && !out.iter().any(|(m, _)| *m == c)
+        {
+            out.push((c, sig));
+        }
+    }
+    out
+}
+
+/// A `MODEL/version` product token in an SSDP SERVER line ("Linux, UPnP/1.0 DCS-935L/1.0")
+/// whose name has letters and digits and is no known protocol, platform or product rule.
+fn ssdp_model_token(server: &str) -> Option<String> {
+    server
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter_map(|w| w.split_once('/'))
+        .map(|(name, _)| name)
+        .find(|name| {
+            let l = name.to_ascii_lowercase();
+            (4..=24).contains(&name.len())
+                && name.chars().any(|c| c.is_ascii_digit())
+                && name.chars().any(|c| c.is_ascii_alphabetic())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !NOT_MODELS.iter().any(|n| l.starts_with(n))
+                && !RULES.iter().any(|r| l.starts_with(r.token.trim()))
+        })
+        .map(|n| n.to_ascii_lowercase())
 }
 
 fn round3(x: f32) -> f32 {
@@ -687,6 +846,27 @@ mod tests {
             ),
             (HttpServer, "Keyboard/1.0", &[]),
             (
+                Lldp,
+                "Cisco Internetwork Operating System Software, IOS (tm) 1600 Software \
+                 (C1600-NY-L), Version 11.2(12)P, RELEASE SOFTWARE (fc1)",
+                &["cpe:2.3:o:cisco:ios:11.2\\(12\\)p:*:*:*:*:*:*:*"],
+            ),
+            (
+                TelnetBanner,
+                "OpenBSD/i386 (oof) (ttyp2) login: OpenBSD 2.6-beta (OOF) #4",
+                &["cpe:2.3:o:openbsd:openbsd:2.6-beta:*:*:*:*:*:*:*"],
+            ),
+            (
+                HttpUserAgent,
+                "Dalvik/2.1.0 (Linux; U; Android 10; Redmi Note 9 Pro MIUI/V12.0.3.0.QJZMIXM)",
+                &["cpe:2.3:o:google:android:10:*:*:*:*:*:*:*"],
+            ),
+            (
+                HttpUserAgent,
+                "Google Chrome/99.0.4844.74 Mac OS X",
+                &["cpe:2.3:a:google:chrome:99.0.4844.74:*:*:*:*:*:*:*"],
+            ),
+            (
                 HttpServer,
                 "GoAhead-Webs",
                 &["cpe:2.3:a:embedthis:goahead:*:*:*:*:*:*:*:*"],
@@ -699,6 +879,43 @@ mod tests {
             want.sort();
             assert_eq!(got, want, "{t}");
         }
+    }
+
+    #[test]
+    fn announced_models_beat_the_classifier() {
+        let sigs = [
+            Signal::new(SignalKind::SsdpServer, "Linux,    UPnP/1.0 DCS-935L/1.0"),
+            Signal::new(SignalKind::MdnsTxt, "model_number=DCS-935L"),
+        ];
+        let c = candidates(
+            &sigs,
+            Some("D-Link International"),
+            Some("D-Link HD IP Camera DCH-935L"),
+            0.9,
+        );
+        let s: Vec<&str> = c.iter().map(|c| c.cpe.as_str()).collect();
+        assert!(
+            s.contains(&"cpe:2.3:h:dlink:dcs-935l:-:*:*:*:*:*:*:*"),
+            "{s:?}"
+        );
+        assert!(!s.iter().any(|c| c.contains("dch-935l")), "{s:?}");
+        let bare = [Signal::new(SignalKind::MdnsTxt, "IC-3115W Network Camera")];
+        let c = candidates(&bare, Some("Edimax Technology Co. Ltd."), None, 0.0);
+        assert_eq!(c[0].cpe, "cpe:2.3:h:edimax:ic-3115w:-:*:*:*:*:*:*:*");
+        assert!(c[0].evidence.contains("announces model IC-3115W"));
+        // Protocol and product tokens are no models; no vendor, no CPE.
+        for server in [
+            "Linux/3.14.0 UPnP/1.0 IpBridge/1.9.0",
+            "Linux/4.1.52, UPnP/1.0, MiniUPnPd/2.1",
+            "Microsoft-Windows/10.0 UPnP/1.0 DLNADOC/1.50",
+        ] {
+            assert_eq!(ssdp_model_token(server), None, "{server}");
+        }
+        assert!(
+            candidates(&sigs, None, None, 0.0)
+                .iter()
+                .all(|c| !c.cpe.contains(":h:"))
+        );
     }
 
     #[test]

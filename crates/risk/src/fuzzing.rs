@@ -53,3 +53,27 @@ pub fn index_bytes(data: &[u8]) {
         let _ = ix.find("CVE-1");
     }
 }
+
+/// The block decompressors (first byte picks one): never panic, never exceed the limit.
+pub fn decompress(data: &[u8]) {
+    const LIMIT: u64 = 1 << 20;
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let out = match which % 5 {
+        0 => crate::decompress::unlzo1x(rest, LIMIT),
+        1 => crate::decompress::unlz4_block(rest, LIMIT),
+        2 => crate::decompress::unzstd(rest, LIMIT),
+        3 => crate::decompress::unxz(rest, LIMIT),
+        _ => crate::decompress::unlzma(rest, LIMIT),
+    };
+    if let Ok(o) = out {
+        assert!(o.len() as u64 <= LIMIT);
+    }
+}
+
+/// Firmware dates in banner text: never panics.
+pub fn firmware_dates(data: &[u8]) {
+    let s = String::from_utf8_lossy(data);
+    let _ = crate::age::dates_in(&s);
+}

@@ -13,6 +13,7 @@ pub mod cpe;
 pub mod decompress;
 pub mod import;
 pub mod index;
+pub mod lzo;
 pub mod nvd;
 pub mod osv;
 pub mod version;
@@ -22,6 +23,7 @@ pub use import::{ImportError, ImportStats, import_nvd_files};
 pub use index::{IndexBuilder, IndexError, IndexMatch, VulnIndex};
 pub use nvd::{Config, CpeMatch, CveRecord, Cvss, parse_cve_json};
 
+pub mod age;
 pub mod assess;
 pub mod etsi;
 pub mod evidence;

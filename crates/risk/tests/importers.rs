@@ -44,8 +44,9 @@ fn shapes_and_compression() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&feed).unwrap();
     let gz = gz.finish().unwrap();
-    let mut xz = Vec::new();
-    lzma_rs::xz_compress(&mut &feed[..], &mut xz).unwrap();
+    let mut xz = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::default()).unwrap();
+    xz.write_all(&feed).unwrap();
+    let xz = xz.finish().unwrap();
     // fkie-cad CVE-all shape: bare cve objects under cve_items.
     let v: serde_json::Value = serde_json::from_slice(&feed).unwrap();
     let items: Vec<&serde_json::Value> = v["vulnerabilities"]

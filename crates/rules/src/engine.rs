@@ -122,15 +122,45 @@ struct PortGroups {
     /// Starts of the elementary port intervals, per side.
     sport_starts: Vec<u16>,
     dport_starts: Vec<u16>,
+    n_sport: usize,
     n_dport: usize,
-    /// (sport interval, dport interval) → group.
+    /// (address class, sport interval, dport interval) → group.
     combo: Vec<u16>,
     groups: Vec<Option<Group>>,
 }
 
-fn port_ok(r: &crate::Rule, sp: u16, dp: u16) -> bool {
-    (r.sport.contains(sp) && r.dport.contains(dp))
-        || (r.bidirectional && r.sport.contains(dp) && r.dport.contains(sp))
+/// Address classes of a packet: (source in `$HOME_NET`) × (destination in `$HOME_NET`).
+const N_ADDR_CLASS: usize = 4;
+
+/// Which address classes a rule side admits: bit 1 = some home address, bit 0 = some
+/// external one (conservative: set unless provably impossible).
+fn side_mask(set: &crate::vars::AddrSet, home: Option<&crate::vars::AddrSet>) -> u8 {
+    match home {
+        None => 0b11,
+        Some(h) => (u8::from(!set.disjoint(h)) << 1) | u8::from(!set.within(h)),
+    }
+}
+
+fn side_ok(mask: u8, is_home: bool) -> bool {
+    mask & (1 << u8::from(is_home)) != 0
+}
+
+/// Whether a rule may apply to a packet with these ports and address class (`sh`/`dh`:
+/// source/destination in `$HOME_NET`); `masks` are the rule's source/destination masks.
+fn header_may_match(
+    r: &crate::Rule,
+    masks: (u8, u8),
+    sp: u16,
+    dp: u16,
+    sh: bool,
+    dh: bool,
+) -> bool {
+    (r.sport.contains(sp) && r.dport.contains(dp) && side_ok(masks.0, sh) && side_ok(masks.1, dh))
+        || (r.bidirectional
+            && r.sport.contains(dp)
+            && r.dport.contains(sp)
+            && side_ok(masks.0, dh)
+            && side_ok(masks.1, sh))
 }
 
 /// Starts of the elementary port intervals of the given sets (within one interval every
@@ -154,8 +184,21 @@ fn interval_of(starts: &[u16], port: u16) -> usize {
 }
 
 impl PortGroups {
-    fn new(rules: &[LoadedRule], pats: &[(u32, Vec<u8>)], n_patterns: &mut usize) -> PortGroups {
+    fn new(
+        rules: &[LoadedRule],
+        pats: &[(u32, Vec<u8>)],
+        home: Option<&crate::vars::AddrSet>,
+        n_patterns: &mut usize,
+    ) -> PortGroups {
         let rule = |i: u32| rules.get(i as usize).map(|lr| &lr.rule);
+        let masks: Vec<(u8, u8)> = pats
+            .iter()
+            .map(|&(i, _)| {
+                rule(i).map_or((0b11, 0b11), |r| {
+                    (side_mask(&r.src, home), side_mask(&r.dst, home))
+                })
+            })
+            .collect();
         let sides = |dst: bool| {
             pats.iter()
                 .filter_map(move |&(i, _)| rule(i))
@@ -172,32 +215,36 @@ impl PortGroups {
         let d_starts = intervals(sides(true));
         // Too many combinations (hostile port lists): one group for all ports.
         let combos = s_starts.len() * d_starts.len();
-        let single = combos > MAX_PORT_COMBOS || combos.saturating_mul(pats.len()) > 1 << 24;
+        let single =
+            combos > MAX_PORT_COMBOS || combos.saturating_mul(pats.len() * N_ADDR_CLASS) > 1 << 24;
         let (s_reps, d_reps) = if single {
             (vec![0], vec![0])
         } else {
             (s_starts, d_starts)
         };
         let mut by_set: BTreeMap<Vec<usize>, u16> = BTreeMap::new();
-        let mut combo = Vec::with_capacity(s_reps.len() * d_reps.len());
+        let mut combo = Vec::with_capacity(N_ADDR_CLASS * s_reps.len() * d_reps.len());
         let mut sets = Vec::new();
-        for &sp in &s_reps {
-            for &dp in &d_reps {
-                let members: Vec<usize> = (0..pats.len())
-                    .filter(|&k| {
-                        single
-                            || pats
-                                .get(k)
-                                .and_then(|&(i, _)| rule(i))
-                                .is_some_and(|r| port_ok(r, sp, dp))
-                    })
-                    .collect();
-                let next = by_set.len() as u16;
-                let g = *by_set.entry(members.clone()).or_insert_with(|| {
-                    sets.push(members);
-                    next
-                });
-                combo.push(g);
+        for class in 0..N_ADDR_CLASS {
+            let (sh, dh) = (class & 2 != 0, class & 1 != 0);
+            for &sp in &s_reps {
+                for &dp in &d_reps {
+                    let members: Vec<usize> = (0..pats.len())
+                        .filter(|&k| {
+                            single
+                                || pats.get(k).and_then(|&(i, _)| rule(i)).is_some_and(|r| {
+                                    let m = masks.get(k).copied().unwrap_or((0b11, 0b11));
+                                    header_may_match(r, m, sp, dp, sh, dh)
+                                })
+                        })
+                        .collect();
+                    let next = by_set.len() as u16;
+                    let g = *by_set.entry(members.clone()).or_insert_with(|| {
+                        sets.push(members);
+                        next
+                    });
+                    combo.push(g);
+                }
             }
         }
         let groups = sets
@@ -212,6 +259,7 @@ impl PortGroups {
             })
             .collect();
         PortGroups {
+            n_sport: s_reps.len(),
             n_dport: d_reps.len(),
             sport_starts: s_reps,
             dport_starts: d_reps,
@@ -220,10 +268,12 @@ impl PortGroups {
         }
     }
 
-    fn get(&self, sport: u16, dport: u16) -> Option<&Group> {
+    fn get(&self, class: usize, sport: u16, dport: u16) -> Option<&Group> {
         let s = interval_of(&self.sport_starts, sport);
         let d = interval_of(&self.dport_starts, dport);
-        let g = *self.combo.get(s * self.n_dport + d)?;
+        let g = *self
+            .combo
+            .get((class * self.n_sport + s) * self.n_dport + d)?;
         self.groups.get(usize::from(g))?.as_ref()
     }
 }
@@ -231,12 +281,17 @@ impl PortGroups {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     groups: Vec<Option<Group>>,
-    /// Packet-context payload prefilter per transport, split by ports.
+    /// Packet-context payload prefilter per transport, split by address class and ports.
     packet_groups: [PortGroups; N_TRANSPORT],
+    /// `$HOME_NET`, for the packet's address class (None: one class).
+    home: Option<crate::vars::AddrSet>,
     /// Total patterns over all groups (size of the seen-marks).
     n_patterns: usize,
     /// Some rule reads the reassembled TCP stream (payload or HTTP).
     needs_stream: bool,
+    /// Some packet rule without a fast pattern reads a TCP payload (so may read the stream
+    /// of any flow, whatever its port group).
+    always_tcp_payload: bool,
     /// Contexts with at least one rule (parsers for the others are skipped).
     has_ctx: [bool; N_CTX],
     ctx: Vec<Ctx>,
@@ -262,7 +317,7 @@ fn ctx_of(r: &LoadedRule) -> Ctx {
 }
 
 impl Compiled {
-    pub(crate) fn new(rules: &[LoadedRule]) -> Compiled {
+    pub(crate) fn new(rules: &[LoadedRule], home: Option<crate::vars::AddrSet>) -> Compiled {
         // Per lane: case-folded pattern → rules.
         let mut lanes: Vec<BTreeMap<Vec<u8>, Vec<u32>>> =
             vec![BTreeMap::new(); N_CTX * Buf::ALL.len() * N_TRANSPORT];
@@ -330,7 +385,8 @@ impl Compiled {
                 )
             })
             .collect();
-        let packet_groups = packet_pats.map(|pats| PortGroups::new(rules, &pats, &mut n_patterns));
+        let packet_groups =
+            packet_pats.map(|pats| PortGroups::new(rules, &pats, home.as_ref(), &mut n_patterns));
         let mut has_ctx = [false; N_CTX];
         for &c in &ctx {
             if let Some(h) = has_ctx.get_mut(c as usize) {
@@ -343,9 +399,20 @@ impl Compiled {
                     && transports(lr.rule.proto).contains(&Transport::Tcp)
                     && lr.rule.buffers.contains_key(&Buf::Payload))
         });
+        let always_tcp_payload = always
+            .get(&(Ctx::Packet as u8))
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| rules.get(i as usize))
+            .any(|lr| {
+                transports(lr.rule.proto).contains(&Transport::Tcp)
+                    && lr.rule.buffers.contains_key(&Buf::Payload)
+            });
         Compiled {
+            always_tcp_payload,
             groups,
             packet_groups,
+            home,
             n_patterns,
             needs_stream,
             has_ctx,
@@ -372,9 +439,16 @@ impl Compiled {
         }
     }
 
-    /// The packet-context payload prefilter for a packet of transport `t` and these ports.
-    fn packet_group(&self, t: Transport, sport: u16, dport: u16) -> Option<&Group> {
-        self.packet_groups.get(t as usize)?.get(sport, dport)
+    /// The packet-context payload prefilter for a packet of transport `t`, these addresses
+    /// and ports (Suricata's address and port signature groups).
+    fn packet_group(&self, t: Transport, p: &PacketInfo<'_>) -> Option<&Group> {
+        let class = match &self.home {
+            Some(h) => (usize::from(h.contains(&p.src)) << 1) | usize::from(h.contains(&p.dst)),
+            None => 0,
+        };
+        self.packet_groups
+            .get(t as usize)?
+            .get(class, p.sport, p.dport)
     }
 }
 
@@ -404,8 +478,16 @@ impl Group {
             return;
         }
         let Some(ac) = self.automaton() else { return };
+        // Most payloads hold none of the patterns: the leftmost-ending match is found with
+        // the automaton's prefilter (SIMD/rare bytes), the byte-at-a-time overlapping walk
+        // runs only from where the first occurrence can start.
+        let from = match ac.try_find(hay) {
+            Ok(None) => return,
+            Ok(Some(m)) => m.end().saturating_sub(self.max_len),
+            Err(_) => 0,
+        };
         seen.next();
-        for m in ac.find_overlapping_iter(hay) {
+        for m in ac.find_overlapping_iter(aho_corasick::Input::new(hay).range(from..)) {
             let pid = m.pattern().as_usize();
             if seen.first(self.base + pid)
                 && let Some(rs) = self.rules.get(pid)
@@ -603,7 +685,13 @@ impl RuleEngine {
         // only where a rule can read it.
         let mut grew = false;
         let mut whole_packet_in_stream = false;
-        if p.proto == 6 && !p.payload.is_empty() && c.needs_stream {
+        let pg = c.packet_group(t, p);
+        // Nothing reads this direction's stream when no packet rule's group admits its
+        // addresses and ports and the flow is known not to be HTTP: no reassembly.
+        let stream_read = pg.is_some()
+            || c.always_tcp_payload
+            || (c.has_ctx[Ctx::Http as usize] && fs.http != Some(false));
+        if p.proto == 6 && !p.payload.is_empty() && c.needs_stream && stream_read {
             let s = &mut fs.stream[di];
             let end = p.tcp_seq.wrapping_add(p.payload.len() as u32);
             let data = match fs.next_seq[di] {
@@ -638,7 +726,6 @@ impl RuleEngine {
         if let Some(a) = c.always.get(&(Ctx::Packet as u8)) {
             cands.extend_from_slice(a);
         }
-        let pg = c.packet_group(t, p.sport, p.dport);
         if !whole_packet_in_stream && let Some(g) = pg {
             g.scan(p.payload, &mut self.seen, &mut cands);
         }

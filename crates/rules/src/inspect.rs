@@ -78,7 +78,18 @@ fn step(
             }
             let mut tries = 0;
             for m in p.re.find_iter(hay) {
-                let (s, e) = (base + m.start(), base + m.end());
+                let (s, mut e) = (base + m.start(), base + m.end());
+                // A final `$` is zero-width in PCRE: the match ends before the newline.
+                if let Some(g) = p.eol_group
+                    && m.end() == hay.len()
+                    && hay.last() == Some(&b'\n')
+                    && p.re
+                        .captures_at(hay, m.start())
+                        .and_then(|c| c.get(g))
+                        .is_some_and(|nl| nl.len() == 1)
+                {
+                    e -= 1;
+                }
                 if let Some(sp) = step(rest, buf, e, budget, widen(span, s, e)) {
                     return Some(sp);
                 }

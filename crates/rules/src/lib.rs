@@ -238,7 +238,7 @@ impl RuleSet {
                 }
             }
         }
-        let compiled = engine::Compiled::new(&rules);
+        let compiled = engine::Compiled::new(&rules, vars.addr("$HOME_NET").ok());
         (RuleSet { rules, compiled }, rep)
     }
 

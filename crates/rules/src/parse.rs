@@ -165,6 +165,9 @@ pub struct Pcre {
     pub re: regex::bytes::Regex,
     pub negated: bool,
     pub relative: bool,
+    /// Capture group standing for a final `$` (PCRE: end of subject or before a final
+    /// newline, zero-width): a match that took the newline in it ends before it.
+    pub eol_group: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,6 +603,12 @@ fn parse_pcre(v: &str) -> Result<(Pcre, Option<Buf>), Unsupported> {
     inline.push_str("-u)");
     // Suricata escapes `;` and `"` inside the option; PCRE semantics otherwise.
     let pat = pat.replace("\\;", ";").replace("\\\"", "\"");
+    let multiline = flags.contains('m') || pat.contains("(?m") || pat.contains("(?sm");
+    let (pat, eol) = if multiline {
+        (pat, false)
+    } else {
+        rewrite_dollar(&pat)?
+    };
     let full = if anchored {
         format!("{inline}\\A(?:{pat})")
     } else {
@@ -626,14 +635,67 @@ fn parse_pcre(v: &str) -> Result<(Pcre, Option<Buf>), Unsupported> {
                 format!("pcre not expressible with the regex crate: {first}"),
             )
         })?;
+    // The rewritten `$` group is the last one opened (only `)` follow it).
+    let eol_group = eol.then(|| re.captures_len().saturating_sub(1));
     Ok((
         Pcre {
             re,
             negated,
             relative,
+            eol_group,
         },
         buf,
     ))
+}
+
+/// PCRE's `$` (without `/m`) matches at the end of the subject or before a final newline;
+/// the regex crate's only at the very end. A `$` followed only by `)` becomes the group
+/// `(\n?\z)` (the caller trims a newline it took from the match); any other unescaped `$`
+/// outside a class has no zero-width equivalent without look-ahead and is rejected.
+fn rewrite_dollar(pat: &str) -> Result<(String, bool), Unsupported> {
+    let b = pat.as_bytes();
+    let mut dollars = Vec::new();
+    let mut i = 0;
+    let mut in_class = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => i += 1,
+            b'[' if !in_class => {
+                in_class = true;
+                // `[^]…]` and `[]…]`: the first `]` is literal.
+                if b.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            // POSIX classes inside a class: `[:alpha:]`.
+            b'[' if in_class && b.get(i + 1) == Some(&b':') => {
+                if let Some(end) = pat.get(i + 2..).and_then(|r| r.find(":]")) {
+                    i += end + 3;
+                }
+            }
+            b']' if in_class => in_class = false,
+            b'$' if !in_class => dollars.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    match dollars.as_slice() {
+        [] => Ok((pat.to_string(), false)),
+        [d] if b.get(d + 1..).is_some_and(|r| r.iter().all(|&c| c == b')')) => {
+            let mut out = String::with_capacity(pat.len() + 8);
+            out.push_str(pat.get(..*d).unwrap_or(""));
+            out.push_str("(\\n?\\z)");
+            out.push_str(pat.get(d + 1..).unwrap_or(""));
+            Ok((out, true))
+        }
+        _ => Err(Unsupported::new(
+            "pcre:dollar",
+            "'$' before more pattern (PCRE: end or before a final newline) needs look-ahead",
+        )),
+    }
 }
 
 fn parse_flow(v: &str) -> Result<FlowOpt, Unsupported> {

@@ -347,3 +347,95 @@ fn gzip_and_deflate_response_bodies_are_decoded_and_bounded() {
         b"plain"
     );
 }
+
+#[test]
+fn pcre_dollar_matches_before_a_final_newline() {
+    let payload = |s: &str| {
+        let r = rule(&format!(
+            "alert tcp any any -> any any (msg:\"m\"; {s} sid:1;)"
+        ));
+        r.buffers.get(&Buf::Payload).cloned().unwrap_or_default()
+    };
+    // PCRE without /m: `$` at the end or before a final newline, not before an inner one.
+    let c = payload(r#"pcre:"/^abc$/";"#);
+    assert!(inspect::inspect(&c, b"abc").is_some());
+    assert!(inspect::inspect(&c, b"abc\n").is_some());
+    assert!(inspect::inspect(&c, b"abc\n\n").is_none());
+    assert!(inspect::inspect(&c, b"abc\nx").is_none());
+    let c = payload(r#"pcre:"/[^&$]{3}(?:&|$)/";"#);
+    assert!(inspect::inspect(&c, b"abc\n").is_some());
+    assert!(inspect::inspect(&c, b"a$c").is_none());
+    // `$` is zero-width: the match ends before the newline, where a relative content finds it.
+    let c = payload(r#"pcre:"/abc$/"; content:"|0a|"; distance:0; within:1;"#);
+    assert!(inspect::inspect(&c, b"xabc\n").is_some());
+    assert!(inspect::inspect(&c, b"xabc").is_none());
+    // A newline the pattern itself takes stays in the match.
+    let c = payload(r#"pcre:"/abc\n?$/"; content:"|0a|"; distance:0; within:1;"#);
+    assert!(inspect::inspect(&c, b"abc\n").is_none());
+    // With /m, `$` is before any newline (same in both syntaxes).
+    let c = payload(r#"pcre:"/^abc$/m";"#);
+    assert!(inspect::inspect(&c, b"x\nabc\ny").is_some());
+    // A `$` with more pattern after it would need look-ahead: rejected with a reason.
+    for p in [r#"/a$b/"#, r#"/(?:a$|b$)/"#, r#"/a$?/"#] {
+        let e = parse_rule(
+            &format!("alert tcp any any -> any any (msg:\"m\"; pcre:\"{p}\"; sid:9;)"),
+            &Vars::default(),
+        );
+        assert_eq!(e.err().map(|u| u.key), Some("pcre:dollar".into()), "{p}");
+    }
+}
+
+#[test]
+fn address_sets_within_and_disjoint() {
+    let v = Vars::default();
+    let a = |s: &str| match v.addr(s) {
+        Ok(x) => x,
+        Err(e) => unreachable!("{s}: {e:?}"),
+    };
+    let home = a("$HOME_NET");
+    assert!(a("192.168.1.0/24").within(&home));
+    assert!(a("$HOME_NET").within(&home));
+    assert!(!a("any").within(&home));
+    assert!(!a("[192.168.1.0/24,8.8.8.8]").within(&home));
+    assert!(!a("$EXTERNAL_NET").within(&home));
+    assert!(a("$EXTERNAL_NET").disjoint(&home));
+    assert!(a("8.8.0.0/16").disjoint(&home));
+    assert!(!a("8.0.0.0/4").disjoint(&home));
+    assert!(!a("any").disjoint(&home));
+    assert!(!a("192.168.0.0/8").disjoint(&home));
+    assert!(!a("![192.168.0.0/16,10.0.0.0/8]").disjoint(&home));
+    assert!(a("![192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]").disjoint(&home));
+    // Unsure (negations in the other set): never claimed.
+    assert!(!a("8.8.8.8").disjoint(&a("!10.0.0.0/8")));
+    assert!(!a("10.1.1.1").within(&a("[10.0.0.0/8,!10.2.0.0/16]")));
+}
+
+#[test]
+fn address_groups_keep_every_rule_that_can_match() {
+    let mut e = engine(
+        "alert tcp $HOME_NET any -> $EXTERNAL_NET any (msg:\"out\"; content:\"PRIVMSG\"; sid:1;)\n\
+         alert tcp $EXTERNAL_NET any -> $HOME_NET any (msg:\"in\"; content:\"PRIVMSG\"; sid:2;)\n\
+         alert tcp $HOME_NET any <> $EXTERNAL_NET any (msg:\"bi\"; content:\"PRIVMSG\"; sid:3;)\n\
+         alert tcp any any -> $HOME_NET any (msg:\"to-home\"; content:\"PRIVMSG\"; sid:4;)\n\
+         alert tcp any any -> 8.8.8.8 any (msg:\"host\"; content:\"PRIVMSG\"; sid:5;)\n",
+    );
+    let home = v4([192, 168, 1, 1]);
+    let ext = v4([8, 8, 8, 8]);
+    let cases: [([u8; 16], [u8; 16], Vec<u32>); 4] = [
+        (home, ext, vec![1, 3, 5]),
+        (ext, home, vec![2, 3, 4]),
+        (home, home, vec![4]),
+        (ext, ext, vec![5]),
+    ];
+    for (src, dst, want) in cases {
+        e.events.clear();
+        let mut st = None;
+        let mut p = pkt(6, 40000, 6667, b"PRIVMSG #x :hi");
+        p.src = src;
+        p.dst = dst;
+        e.packet(&mut st, &p);
+        let mut got: Vec<u32> = e.events.iter().map(|ev| ev.sid).collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{src:?} -> {dst:?}");
+    }
+}

@@ -32,6 +32,11 @@ impl Cidr {
         }
     }
 
+    /// Every address of `other` is in `self`.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        self.prefix <= other.prefix && self.contains(&other.addr)
+    }
+
     fn parse(s: &str) -> Option<Cidr> {
         let (ip, pfx) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -78,6 +83,28 @@ impl AddrSet {
     }
     pub fn is_any(&self) -> bool {
         self.pos.is_empty() && self.neg.is_empty()
+    }
+
+    /// Provably every address of `self` is in `other` (false when unsure).
+    pub fn within(&self, other: &AddrSet) -> bool {
+        other.is_any()
+            || (other.neg.is_empty()
+                && !self.pos.is_empty()
+                && self
+                    .pos
+                    .iter()
+                    .all(|c| other.pos.iter().any(|o| o.covers(c))))
+    }
+
+    /// Provably no address is in both sets (false when unsure).
+    pub fn disjoint(&self, other: &AddrSet) -> bool {
+        other.neg.is_empty()
+            && !other.pos.is_empty()
+            && other.pos.iter().all(|o| {
+                self.neg.iter().any(|n| n.covers(o))
+                    || (!self.pos.is_empty()
+                        && self.pos.iter().all(|p| !p.covers(o) && !o.covers(p)))
+            })
     }
 }
 

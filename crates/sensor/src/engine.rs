@@ -261,9 +261,17 @@ impl Engine {
                     Observation::Cdp {
                         device_id: c.device_id.map(lossy),
                         platform: c.platform.map(lossy),
-                        software: c
-                            .software_version
-                            .map(|s| lossy(s).lines().next().unwrap_or_default().to_string()),
+                        // IOS puts its name and version on separate lines: keep three.
+                        software: c.software_version.map(|s| {
+                            let text = lossy(s);
+                            let lines: Vec<&str> = text
+                                .lines()
+                                .map(str::trim)
+                                .filter(|l| !l.is_empty())
+                                .take(3)
+                                .collect();
+                            lines.join(", ").chars().take(240).collect()
+                        }),
                     },
                 );
                 self.observe(d.src_mac, ts, Observation::Protocol("cdp"));
@@ -378,6 +386,15 @@ impl Engine {
         let responder_port = u.stats.responder_port;
         if let Some((p, port)) = service {
             self.observe(ev_mac, ts, Observation::Service { proto: p, port });
+            // The reply goes to the initiator: a routable one reached the service from
+            // outside the local segment (risk exposure).
+            if !is_local_address(&dst_ip)
+                && !dst_ip.is_multicast()
+                && let Some(m) = ev_mac
+                && let Some(dev) = self.inventory.device(m, ts)
+            {
+                dev.saw_external_service(p, port);
+            }
         }
         if !inspect {
             return;

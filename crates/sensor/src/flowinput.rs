@@ -10,6 +10,11 @@
 //!   direction spread evenly to its end, with the flow's mean packet size. Scans count
 //!   connection attempts, so they are exact; flood volumes are capped by the replay.
 //!   `botnet.mirai.scan` needs the TCP sequence number and never fires from flows.
+//! * flow-only rules (`palisade_flowdetect`, on the records themselves, not the replay):
+//!   `ddos.participation`/`ddos.target` from one-way fat flows (packets, rate, reverse
+//!   packets), bursts of small or unanswered flows to one target and fan-in of sources;
+//!   `scan.horizontal`/`scan.vertical` from distinct hosts/ports per window with the answered
+//!   share; `botnet.c2` from periodic connection starts (median interval, MAD jitter).
 //! * payload detectors (brute force, credentials, IRC/Mirai C2, insecure protocols): need
 //!   payload, so nothing from flows; Suricata `alert` events become `ids.signature`.
 //! * inventory: only where a MAC is known (IPFIX/NetFlow MAC fields, Zeek `*_l2_addr`,
@@ -67,6 +72,8 @@ pub struct FlowInputCounters {
 pub struct FlowInput {
     opts: AnalyzeOptions,
     host: Option<Box<HostDetector>>,
+    /// Flow-only DDoS/scan/beacon rules (palisade-flowdetect), beside the packet replay.
+    flowdet: Option<Box<palisade_flowdetect::FlowDetector>>,
     inventory: Inventory,
     signatures: Aggregator,
     heap: BinaryHeap<Reverse<(i64, u64, Synth)>>,
@@ -87,6 +94,15 @@ impl FlowInput {
         FlowInput {
             opts: opts.clone(),
             host: cfg.enabled.then(|| Box::new(HostDetector::new(cfg))),
+            flowdet: cfg.enabled.then(|| {
+                Box::new(palisade_flowdetect::FlowDetector::new(
+                    palisade_flowdetect::FlowDetectConfig {
+                        max_alerts: cfg.max_alerts,
+                        evidence_list_max: cfg.evidence_list_max,
+                        ..Default::default()
+                    },
+                ))
+            }),
             inventory: Inventory::new(opts.engine.max_devices),
             signatures: Aggregator::new(cfg.max_alerts, cfg.evidence_list_max),
             heap: BinaryHeap::new(),
@@ -195,6 +211,9 @@ impl FlowInput {
         self.counters.packets += f.packets + f.rev_packets;
         self.counters.bytes += f.bytes + f.rev_bytes;
         self.see_ts(start, end);
+        if let Some(fd) = self.flowdet.as_mut() {
+            fd.flow(f);
+        }
         if self.host.is_some() {
             self.replay(f, start, end);
         }
@@ -281,16 +300,16 @@ impl FlowInput {
             // It answered: a TCP SYN-ACK (or any reply when flags are unknown) / UDP reply.
             let answered_tcp =
                 f.proto == 6 && (f.rev_tcp_flags & 0x12 == 0x12 || f.rev_tcp_flags == 0);
-            if is_local(&f.dst) && answered_tcp {
+            let proto = if f.proto == 17 { "udp" } else { "tcp" };
+            if is_local(&f.dst) && (answered_tcp || f.proto == 17) {
                 d.observe(Observation::Service {
-                    proto: "tcp",
+                    proto,
                     port: f.dst_port,
                 });
-            } else if is_local(&f.dst) && f.proto == 17 {
-                d.observe(Observation::Service {
-                    proto: "udp",
-                    port: f.dst_port,
-                });
+                // The initiator is routable: reached from outside the local segment.
+                if !is_local(&f.src) && !f.src.is_multicast() {
+                    d.saw_external_service(proto, f.dst_port);
+                }
             }
         }
     }
@@ -425,6 +444,19 @@ impl FlowInput {
         }
     }
 
+    /// Alerts as they stand now (live metrics); synthetic packets still held for time
+    /// ordering are counted only once released.
+    pub fn alerts_now(&self) -> Vec<palisade_detect::Alert> {
+        let mut parts = vec![self.signatures.clone()];
+        if let Some(h) = &self.host {
+            parts.push(h.snapshot());
+        }
+        if let Some(fd) = &self.flowdet {
+            parts.push(fd.snapshot());
+        }
+        palisade_detect::finalize(&self.opts.engine.detect, parts, None, rfc3339)
+    }
+
     /// Finishes detection and builds the report (same schema as `analyze`).
     pub fn finish(mut self, inputs: Vec<InputReport>) -> Report {
         while !self.heap.is_empty() {
@@ -433,6 +465,9 @@ impl FlowInput {
         let mut parts = vec![self.signatures];
         if let Some(h) = self.host.take() {
             parts.push(h.finish());
+        }
+        if let Some(fd) = self.flowdet.take() {
+            parts.push(fd.finish());
         }
         let alerts = palisade_detect::finalize(&self.opts.engine.detect, parts, None, rfc3339);
         let devices_evicted = self.inventory.evicted;

@@ -401,6 +401,12 @@ impl LiveSensor {
         }
     }
 
+    /// Flow-table counters and the number of active flows (for metrics; `None` with
+    /// worker threads, where the tables live on the workers).
+    pub fn flow_counters(&self) -> Option<(palisade_flow::TableCounters, usize)> {
+        self.engine().map(|e| (e.flows.counters, e.flows.len()))
+    }
+
     /// All alerts as they stand now (what the report would list if the capture ended here).
     pub fn alerts_now(&self) -> Vec<Alert> {
         let Some(e) = self.engine() else {

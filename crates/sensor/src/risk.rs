@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use palisade_inventory::{DeviceState, Identity, Observation};
-use palisade_risk::{AlertRef, Assessment, DeviceProfile, Knowledge, Signal, SignalKind};
+use palisade_risk::{
+    AlertRef, Assessment, DeviceProfile, Knowledge, RiskContext, Signal, SignalKind,
+};
 
 use crate::AnalyzeOptions;
 use crate::report::Alert;
@@ -21,6 +23,19 @@ const TXT_VERSION_KEYS: &[&str] = &[
     "vers",
     "srcvers",
     "osvers",
+];
+
+/// mDNS TXT keys that name the device's model.
+const TXT_MODEL_KEYS: &[&str] = &[
+    "model",
+    "model_number",
+    "modelnumber",
+    "model_name",
+    "modelname",
+    "md",
+    "mdl",
+    "ty",
+    "product",
 ];
 
 /// The profile of one device: its identity, product strings, services and protocols.
@@ -89,8 +104,14 @@ pub(crate) fn profile(d: &DeviceState, id: &Identity) -> DeviceProfile {
             }
             Observation::MdnsService { txt, .. } => {
                 for (k, v) in txt {
-                    if TXT_VERSION_KEYS.contains(&k.to_ascii_lowercase().as_str()) {
+                    let key = k.to_ascii_lowercase();
+                    if TXT_VERSION_KEYS.contains(&key.as_str())
+                        || TXT_MODEL_KEYS.contains(&key.as_str())
+                    {
                         signals.insert(Signal::new(SignalKind::MdnsTxt, format!("{k}={v}")));
+                    } else if v.is_empty() && k.chars().any(|c| c.is_ascii_whitespace()) {
+                        // A bare TXT string ("IC-3115W Network Camera"), not a flag key.
+                        signals.insert(Signal::new(SignalKind::MdnsTxt, k));
                     }
                 }
             }
@@ -147,7 +168,21 @@ pub(crate) fn assess(
             .as_deref()
             .unwrap_or_else(|| palisade_kb::kev_catalog()),
     };
-    palisade_risk::assess(&profile(d, id), &refs, &kb)
+    palisade_risk::assess_with(&profile(d, id), &refs, &kb, &context(d))
+}
+
+/// Exposure and firmware-age facts: services that routable peers reached, and the device's
+/// last packet as the reference time (packet time, not the wall clock).
+pub(crate) fn context(d: &DeviceState) -> RiskContext {
+    RiskContext {
+        external_services: d
+            .external_services
+            .iter()
+            .map(|(p, n)| ((*p).to_string(), *n))
+            .collect(),
+        firmware_built: None,
+        now: Some(d.last_seen.div_euclid(1_000_000_000)),
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +249,106 @@ mod tests {
             &["CVE-2016-2147", "CVE-2017-16544"],
         ),
     ];
+
+    /// The demo's Mirai camera: telnet reached from the internet, BusyBox build stamp in
+    /// its telnet banner. Every device carries reasons.
+    #[test]
+    fn demo_risk_has_exposure_and_firmware_age() {
+        let dir = std::env::temp_dir().join(format!("palisade-risk-demo-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let pcap = dir.join("demo.pcap");
+        std::fs::write(
+            &pcap,
+            palisade_sim::generate(&palisade_sim::SimConfig::default()),
+        )
+        .expect("write demo capture");
+        let r = analyze(
+            &[pcap],
+            &AnalyzeOptions::default(),
+            Box::new(NullSink),
+            None,
+        )
+        .report;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(r.devices.len() >= 5);
+        for d in &r.devices {
+            assert!(!d.risk.reasons.is_empty(), "{}: no reasons", d.mac);
+        }
+        let cam = r
+            .devices
+            .iter()
+            .find(|d| d.mac == "c0:56:e3:a1:7d:42")
+            .expect("demo camera");
+        let has = |s: &str| cam.risk.reasons.iter().any(|r| r.contains(s));
+        assert!(
+            has("reachable from outside the local segment (tcp/23)"),
+            "{:?}",
+            cam.risk.reasons
+        );
+        assert!(
+            has("firmware built 2015-12-24") && has("BusyBox v1.19.3"),
+            "{:?}",
+            cam.risk.reasons
+        );
+        // LAN-only services are not external: the Hue bridge answers on tcp/80 locally.
+        let hue = r
+            .devices
+            .iter()
+            .find(|d| d.mac == "00:17:88:6b:2a:f4")
+            .expect("demo hue bridge");
+        assert!(
+            !hue.risk
+                .reasons
+                .iter()
+                .any(|r| r.contains("outside the local segment")),
+            "{:?}",
+            hue.risk.reasons
+        );
+    }
+
+    /// Real setup captures: LAN-only traffic (no routable peer reaches a device), firmware
+    /// age from the components the devices announce, reasons on every device.
+    #[test]
+    fn real_captures_risk_context() {
+        let Some(d) = datasets() else { return };
+        let files: Vec<PathBuf> = ["WeMoSwitch2", "HueBridge", "D-LinkHomeHub"]
+            .iter()
+            .map(|x| d.join(format!("iot-sentinel/captures/{x}/Setup-C-1-STA.pcap")))
+            .filter(|p| p.exists())
+            .collect();
+        if files.len() < 3 {
+            eprintln!("skipping: IoT Sentinel captures not found");
+            return;
+        }
+        let r = analyze(&files, &AnalyzeOptions::default(), Box::new(NullSink), None).report;
+        for dev in &r.devices {
+            assert!(!dev.risk.reasons.is_empty(), "{}: no reasons", dev.mac);
+            assert!(
+                !dev.risk
+                    .reasons
+                    .iter()
+                    .any(|x| x.contains("outside the local segment")),
+                "{}: {:?}",
+                dev.mac,
+                dev.risk.reasons
+            );
+        }
+        let wemo = r
+            .devices
+            .iter()
+            .find(|x| x.mac == "94:10:3e:34:0c:b5")
+            .expect("WeMo switch");
+        // Linux 2.6.21 (2007-04-26) in its SSDP SERVER, captured in 2016: 15 points.
+        assert!(
+            wemo.risk
+                .reasons
+                .iter()
+                .any(|x| x.starts_with("+15 firmware software dated 2007-04-26")
+                    && x.contains("linux_kernel 2.6.21")),
+            "{:?}",
+            wemo.risk.reasons
+        );
+    }
 
     #[test]
     fn golden_cpes_on_real_captures() {

@@ -1,15 +1,17 @@
 //! Hub storage (DESIGN.md §2): the [`Store`] trait, its SQLite implementation ([`SqliteStore`]:
 //! WAL, versioned migrations, idempotent ingest keyed by event id) and encryption at rest
-//! ([`crypto::Kek`]). The trait is synchronous and object-safe so that a PostgreSQL
-//! implementation can sit behind the same shape later; the hub calls it from blocking tasks.
+//! ([`crypto::Kek`]). The trait is synchronous and object-safe; [`PgStore`] is its PostgreSQL
+//! implementation (issue 13, selected by [`open_store`]); the hub calls it from blocking tasks.
 
 pub mod crypto;
+pub mod postgres;
 pub mod rollout;
 mod sqlite;
 pub mod zones;
 
 use serde::{Deserialize, Serialize};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,8 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("i/o: {0}")]
     Io(String),
     #[error("crypto: {0}")]
@@ -403,6 +407,24 @@ pub fn rotate_secrets(store: &dyn Store, old: &crypto::Kek, new: &crypto::Kek) -
         store.put_secret(n, s)?;
     }
     Ok(resealed.len())
+}
+
+/// Opens the hub's store: PostgreSQL ([`PgStore`]) when `database_url` is a `postgres://` or
+/// `postgresql://` URL, else SQLite at `sqlite_path` (the single-binary default).
+pub fn open_store(
+    database_url: Option<&str>,
+    sqlite_path: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Store>> {
+    match database_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Ok(std::sync::Arc::new(PgStore::open(u)?))
+        }
+        Some(u) => Err(StoreError::Invalid(format!(
+            "database_url: expected postgres://..., got {:?}",
+            u.split(':').next().unwrap_or("")
+        ))),
+        None => Ok(std::sync::Arc::new(SqliteStore::open(sqlite_path)?)),
+    }
 }
 
 /// Unix seconds now.

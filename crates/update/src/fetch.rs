@@ -128,6 +128,19 @@ pub struct HttpFetcher {
     host: String,
     prefix: String,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// `Authorization` header value sent with every request (e.g. `Bearer pal_...` for the
+    /// hub's `/updates/` mount).
+    authorization: Option<Secret>,
+}
+
+/// A header value kept out of `Debug` output.
+#[derive(Clone)]
+struct Secret(String);
+
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 fn split_url(rest: &str, default_port: u16) -> (String, String, String) {
@@ -165,6 +178,7 @@ impl HttpFetcher {
             host,
             prefix,
             tls: None,
+            authorization: None,
         })
     }
 
@@ -178,7 +192,18 @@ impl HttpFetcher {
             host,
             prefix,
             tls: Some(tls),
+            authorization: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer TOKEN` with every request. Refused (`None`) for a token
+    /// with characters that could end the header line.
+    pub fn with_bearer(mut self, token: &str) -> Option<Self> {
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return None;
+        }
+        self.authorization = Some(Secret(format!("Bearer {token}")));
+        Some(self)
     }
 
     fn url(&self, path: &str) -> String {
@@ -199,8 +224,13 @@ impl Fetcher for HttpFetcher {
             .map_err(io)?;
         s.set_write_timeout(Some(Duration::from_secs(30)))
             .map_err(io)?;
+        let auth = self
+            .authorization
+            .as_ref()
+            .map(|a| format!("Authorization: {}\r\n", a.0))
+            .unwrap_or_default();
         let req = format!(
-            "GET {}/{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: palisade-update\r\n\r\n",
+            "GET {}/{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: palisade-update\r\n{auth}\r\n",
             self.prefix, path, self.addr
         );
         // Headers are bounded too.
@@ -291,5 +321,19 @@ fn classify_tls(e: std::io::Error, url: &str) -> FetchError {
             url: url.to_owned(),
             source: e,
         }
+    }
+}
+
+#[cfg(test)]
+mod bearer_tests {
+    use super::HttpFetcher;
+
+    #[test]
+    fn bearer_tokens_cannot_inject_headers_or_leak_in_debug() {
+        let f = HttpFetcher::new("http://127.0.0.1:1/updates").unwrap();
+        assert!(f.clone().with_bearer("pal_x\r\nX-Evil: 1").is_none());
+        assert!(f.clone().with_bearer("").is_none());
+        let f = f.with_bearer("pal_secret123").unwrap();
+        assert!(!format!("{f:?}").contains("pal_secret123"));
     }
 }
