@@ -248,6 +248,10 @@ pub struct WorkerArgs {
     /// Hub data directory (SQLite hub.db), default ./palisade-data.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics (events, store retries, publish-to-commit latency, consumer
+    /// lag) on this address, e.g. 127.0.0.1:9102.
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
     /// Most events per store transaction.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -350,10 +354,27 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
         }
         let every = Duration::from_secs(args.stats_every.max(1));
         let mut last_print = Instant::now();
+        let metrics = match args.metrics {
+            Some(addr) => {
+                let m = crate::metrics::Metrics::new();
+                let bound = m.serve(addr)?;
+                eprintln!("palisade: worker metrics on http://{bound}/metrics");
+                Some((m, jetstream_context(&conn).await?))
+            }
+            None => None,
+        };
+        let mut last_metrics = Instant::now() - Duration::from_secs(10);
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            if let Some((m, js)) = &metrics
+                && last_metrics.elapsed() >= Duration::from_secs(1)
+            {
+                last_metrics = Instant::now();
+                let lag = palisade_bus::worker::lag(js, &cfg).await.ok();
+                worker_metrics(m, &stats, lag);
             }
             let done = stats.messages.load(Ordering::Relaxed);
             if args.stats_every > 0 && last_print.elapsed() >= every {
@@ -637,4 +658,84 @@ pub fn start_publisher_thread(
         }
     });
     Ok((tx, h))
+}
+
+async fn jetstream_context(conn: &ConnectConfig) -> Result<async_nats::jetstream::Context> {
+    Ok(async_nats::jetstream::new(
+        palisade_bus::connect(conn).await?,
+    ))
+}
+
+/// The worker's counters as Prometheus samples; `lag` is (not yet delivered, unacknowledged).
+fn worker_metrics(m: &crate::metrics::Metrics, s: &WorkerStats, lag: Option<(u64, u64)>) {
+    use crate::metrics::MetricType::{Counter, Gauge};
+    let c = |name: &str, help: &str, v: &std::sync::atomic::AtomicU64| {
+        m.set(name, Counter, help, &[], v.load(Ordering::Relaxed) as f64)
+    };
+    c(
+        "palisade_worker_messages_total",
+        "Bus messages handled.",
+        &s.messages,
+    );
+    c(
+        "palisade_worker_events_accepted_total",
+        "Events newly stored.",
+        &s.accepted,
+    );
+    c(
+        "palisade_worker_events_duplicate_total",
+        "Events already stored (re-deliveries).",
+        &s.duplicates,
+    );
+    c(
+        "palisade_worker_events_rejected_total",
+        "Invalid events terminated.",
+        &s.rejected,
+    );
+    c(
+        "palisade_worker_batches_total",
+        "Store transactions committed.",
+        &s.batches,
+    );
+    c(
+        "palisade_worker_store_retries_total",
+        "Store writes retried (store unavailable).",
+        &s.store_retries,
+    );
+    m.set(
+        "palisade_worker_store_seconds_total",
+        Counter,
+        "Time spent in store writes.",
+        &[],
+        s.store_ns.load(Ordering::Relaxed) as f64 / 1e9,
+    );
+    if let Ok(h) = s.latency.lock() {
+        for (q, label) in [(0.5, "0.5"), (0.99, "0.99")] {
+            if let Some(ms) = h.quantile_ms(q) {
+                m.set(
+                    "palisade_worker_ingest_lag_seconds",
+                    Gauge,
+                    "Publish-to-commit latency of stored events (since start).",
+                    &[("quantile", label)],
+                    ms as f64 / 1e3,
+                );
+            }
+        }
+    }
+    if let Some((pending, unacked)) = lag {
+        m.set(
+            "palisade_worker_consumer_pending",
+            Gauge,
+            "Bus messages not yet delivered to any worker (consumer lag).",
+            &[],
+            pending as f64,
+        );
+        m.set(
+            "palisade_worker_consumer_ack_pending",
+            Gauge,
+            "Bus messages delivered but not yet acknowledged.",
+            &[],
+            unacked as f64,
+        );
+    }
 }

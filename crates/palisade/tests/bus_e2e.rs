@@ -111,7 +111,8 @@ fn three_sensors_two_workers_match_single_process() {
     let nats = Nats::start(bin, &dir, None);
     let url = nats.url();
     let hub_dir = dir.join("hub");
-    let mut w1 = Worker::start(&url, "E2E", &hub_dir, &[]);
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let mut w1 = Worker::start(&url, "E2E", &hub_dir, &["--metrics", &metrics_addr]);
     let mut w2 = Worker::start(&url, "E2E", &hub_dir, &[]);
 
     // Single-process reference: each capture's NDJSON ingested straight into a store.
@@ -173,6 +174,37 @@ fn three_sensors_two_workers_match_single_process() {
     );
     assert_eq!(got_d, want_d, "devices through the bus == single process");
     assert_eq!(got_a, want_a, "alerts through the bus == single process");
+
+    // Worker 1's Prometheus metrics: its share of the events, and no consumer lag left.
+    std::thread::sleep(Duration::from_millis(1500));
+    let scrape = std::net::TcpStream::connect(&metrics_addr).and_then(|mut c| {
+        use std::io::{Read, Write};
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")?;
+        let mut s = String::new();
+        c.read_to_string(&mut s)?;
+        Ok(s)
+    });
+    let text = scrape.expect("scraping the worker's metrics");
+    let sample = |name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let w1_messages = sample("palisade_worker_messages_total").expect("messages counter");
+    assert!(
+        w1_messages <= published as f64,
+        "worker 1 handled at most what was published: {text}"
+    );
+    assert_eq!(
+        sample("palisade_worker_consumer_pending"),
+        Some(0.0),
+        "nothing left undelivered: {text}"
+    );
+    assert!(
+        text.contains("# TYPE palisade_worker_events_accepted_total counter"),
+        "{text}"
+    );
 
     // One `analyze` over all captures names the same devices and alerts.
     let mut all = palisade();
