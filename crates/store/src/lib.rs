@@ -284,6 +284,15 @@ pub struct Suppression {
 }
 
 impl Suppression {
+    /// A rule must name a kind, a device or both (one naming neither would silence everything).
+    pub fn check_scope(kind: Option<&str>, device: Option<&str>) -> Result<()> {
+        if kind.is_none() && device.is_none() {
+            return Err(StoreError::Invalid(
+                "a suppression rule needs a kind, a device or both".into(),
+            ));
+        }
+        Ok(())
+    }
     pub fn active(&self, now: i64) -> bool {
         self.expires_at.is_none_or(|e| e > now)
     }

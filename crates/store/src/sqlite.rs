@@ -1363,11 +1363,7 @@ impl Store for SqliteStore {
         by: &str,
         expires_at: Option<i64>,
     ) -> Result<Suppression> {
-        if kind.is_none() && device.is_none() {
-            return Err(StoreError::Invalid(
-                "a suppression rule needs a kind, a device or both".into(),
-            ));
-        }
+        Suppression::check_scope(kind, device)?;
         let t = now();
         let c = lock(&self.writer);
         let active: i64 = c.query_row(

@@ -70,6 +70,24 @@ pub struct DeviceZone {
     pub set_at: Option<i64>,
 }
 
+impl DeviceZone {
+    /// A device without an (unexpired) assignment: the default zone.
+    pub fn unassigned(mac: String) -> DeviceZone {
+        DeviceZone {
+            mac,
+            zone: DEFAULT_ZONE.into(),
+            isolation: Isolation::Policy,
+            profile: None,
+            mud_url: None,
+            reason: "default zone".into(),
+            expires_at: None,
+            assigned: false,
+            set_by: None,
+            set_at: None,
+        }
+    }
+}
+
 /// A new assignment.
 #[derive(Debug, Clone)]
 pub struct Assignment<'a> {
@@ -78,6 +96,21 @@ pub struct Assignment<'a> {
     pub mud_url: Option<&'a str>,
     pub reason: &'a str,
     pub expires_at: Option<i64>,
+}
+
+impl Assignment<'_> {
+    /// The backend-independent checks of an assignment; the normalised MAC when it passes.
+    pub fn validate(&self, mac: &str, now: i64) -> Result<String> {
+        let mac = normalize_mac(mac)
+            .ok_or_else(|| StoreError::Invalid(format!("bad MAC address {mac:?}")))?;
+        if self.reason.len() > 1024 {
+            return Err(StoreError::Invalid("reason longer than 1024 bytes".into()));
+        }
+        if self.expires_at.is_some_and(|e| e <= now) {
+            return Err(StoreError::Invalid("expiry is in the past".into()));
+        }
+        Ok(mac)
+    }
 }
 
 /// Zones and assignments; all mutations are audited by the caller.
@@ -275,18 +308,7 @@ impl ZoneStore for SqliteStore {
                 assign_row,
             )
             .optional()?;
-        Ok(row.unwrap_or(DeviceZone {
-            mac,
-            zone: DEFAULT_ZONE.into(),
-            isolation: Isolation::Policy,
-            profile: None,
-            mud_url: None,
-            reason: "default zone".into(),
-            expires_at: None,
-            assigned: false,
-            set_by: None,
-            set_at: None,
-        }))
+        Ok(row.unwrap_or_else(|| DeviceZone::unassigned(mac)))
     }
 
     fn set_device_zone(
@@ -296,14 +318,7 @@ impl ZoneStore for SqliteStore {
         by: &str,
         now: i64,
     ) -> Result<DeviceZone> {
-        let mac = normalize_mac(mac)
-            .ok_or_else(|| StoreError::Invalid(format!("bad MAC address {mac:?}")))?;
-        if a.reason.len() > 1024 {
-            return Err(StoreError::Invalid("reason longer than 1024 bytes".into()));
-        }
-        if a.expires_at.is_some_and(|e| e <= now) {
-            return Err(StoreError::Invalid("expiry is in the past".into()));
-        }
+        let mac = a.validate(mac, now)?;
         let mut c = lock(&self.writer);
         let tx = c.transaction()?;
         let known: bool = tx

@@ -9,8 +9,7 @@ use ::postgres::error::SqlState;
 
 use super::{PgInner, PgStore, off_runtime};
 use crate::zones::{
-    Assignment, DEFAULT_ZONE, DeviceZone, Isolation, Zone, ZoneStore, normalize_mac,
-    valid_zone_name,
+    Assignment, DeviceZone, Isolation, Zone, ZoneStore, normalize_mac, valid_zone_name,
 };
 use crate::{Result, StoreError};
 
@@ -180,18 +179,7 @@ impl PgInner {
         )?;
         match row {
             Some(r) => assign_row(&r),
-            None => Ok(DeviceZone {
-                mac,
-                zone: DEFAULT_ZONE.into(),
-                isolation: Isolation::Policy,
-                profile: None,
-                mud_url: None,
-                reason: "default zone".into(),
-                expires_at: None,
-                assigned: false,
-                set_by: None,
-                set_at: None,
-            }),
+            None => Ok(DeviceZone::unassigned(mac)),
         }
     }
 
@@ -202,14 +190,7 @@ impl PgInner {
         by: &str,
         now: i64,
     ) -> Result<DeviceZone> {
-        let mac = normalize_mac(mac)
-            .ok_or_else(|| StoreError::Invalid(format!("bad MAC address {mac:?}")))?;
-        if a.reason.len() > 1024 {
-            return Err(StoreError::Invalid("reason longer than 1024 bytes".into()));
-        }
-        if a.expires_at.is_some_and(|e| e <= now) {
-            return Err(StoreError::Invalid("expiry is in the past".into()));
-        }
+        let mac = a.validate(mac, now)?;
         let mut c = self.pool.get()?;
         let mut tx = c.transaction()?;
         if tx
