@@ -91,6 +91,26 @@ fn host(cmd: &str) {
     );
 }
 
+/// A veth pair `{tag}a{id}` in `a` (address `net.1/24`) and `{tag}b{id}` in `b` (`net.2/24`),
+/// both up, with `a` able to ping `b`; returns the two interface names.
+fn veth_pair(a: &Netns, b: &Netns, tag: &str, net: &str) -> (String, String) {
+    let id = std::process::id() % 100_000;
+    let (va, vb) = (format!("{tag}a{id}"), format!("{tag}b{id}"));
+    host(&format!(
+        "ip link add {va} netns {} type veth peer name {vb} netns {}",
+        a.0, b.0
+    ));
+    a.sh(&format!("ip addr add {net}.1/24 dev {va}"));
+    b.sh(&format!("ip addr add {net}.2/24 dev {vb}"));
+    a.sh(&format!("ip link set {va} up"));
+    b.sh(&format!("ip link set {vb} up"));
+    let t0 = Instant::now();
+    while !a.ping(&format!("{net}.2")) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "veth link");
+    }
+    (va, vb)
+}
+
 /// Kills (SIGTERM) and reaps a child on drop.
 struct Reap(Child);
 
@@ -513,21 +533,8 @@ fn live_capture_sustains_the_rate_without_kernel_drops() {
         eprintln!("SKIP: cannot create network namespaces (not root?)");
         return;
     };
-    let id = std::process::id() % 100_000;
-    let (va, vb) = (format!("ba{id}"), format!("bb{id}"));
-    host(&format!(
-        "ip link add {va} netns {} type veth peer name {vb} netns {}",
-        a.0, b.0
-    ));
-    a.sh(&format!("ip addr add 10.9.0.1/24 dev {va}"));
-    b.sh(&format!("ip addr add 10.9.0.2/24 dev {vb}"));
-    a.sh(&format!("ip link set {va} up"));
-    b.sh(&format!("ip link set {vb} up"));
-    // Resolve the neighbour first so every datagram leaves at once.
-    let t0 = Instant::now();
-    while !a.ping("10.9.0.2") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "veth link");
-    }
+    // The ping inside resolves the neighbour first, so every datagram leaves at once.
+    let (va, vb) = veth_pair(&a, &b, "b", "10.9.0");
     // The receiver drops the datagrams before its IP stack (the packet socket sees them
     // first), so the generator's syscalls are not spent on port-unreachable handling.
     let o = b
@@ -621,20 +628,7 @@ fn bpf_program_filters_in_the_kernel() {
         eprintln!("SKIP: cannot create network namespaces (not root?)");
         return;
     };
-    let id = std::process::id() % 100_000;
-    let (va, vb) = (format!("fa{id}"), format!("fb{id}"));
-    host(&format!(
-        "ip link add {va} netns {} type veth peer name {vb} netns {}",
-        a.0, b.0
-    ));
-    a.sh(&format!("ip addr add 10.9.1.1/24 dev {va}"));
-    b.sh(&format!("ip addr add 10.9.1.2/24 dev {vb}"));
-    a.sh(&format!("ip link set {va} up"));
-    b.sh(&format!("ip link set {vb} up"));
-    let t0 = Instant::now();
-    while !a.ping("10.9.1.2") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "veth link");
-    }
+    let (_, vb) = veth_pair(&a, &b, "f", "10.9.1");
     // tcpdump -ddd 'ip and tcp' (Ethernet).
     let prog = "6,40 0 0 12,21 0 3 2048,48 0 0 23,21 0 1 6,6 0 0 262144,6 0 0 0";
     let dir = tmp("bpf");
@@ -702,22 +696,9 @@ fn live_events_reach_the_store_through_nats() {
         eprintln!("SKIP: cannot create network namespaces (not root?)");
         return;
     };
-    let id = std::process::id() % 100_000;
-    let (va, vb) = (format!("na{id}"), format!("nb{id}"));
-    host(&format!(
-        "ip link add {va} netns {} type veth peer name {vb} netns {}",
-        a.0, b.0
-    ));
-    a.sh(&format!("ip addr add 10.9.7.2/24 dev {va}"));
-    b.sh(&format!("ip addr add 10.9.7.1/24 dev {vb}"));
-    a.sh(&format!("ip link set {va} up"));
-    b.sh(&format!("ip link set {vb} up"));
+    let (va, vb) = veth_pair(&a, &b, "n", "10.9.7");
     b.sh("ip link set lo up");
-    a.sh("ip route add default via 10.9.7.1");
-    let t0 = Instant::now();
-    while !a.ping("10.9.7.1") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "veth link");
-    }
+    a.sh("ip route add default via 10.9.7.2");
     let cam_mac = {
         let o = a.run(&format!("cat /sys/class/net/{va}/address"));
         String::from_utf8_lossy(&o.stdout).trim().to_string()
@@ -771,7 +752,7 @@ fn live_events_reach_the_store_through_nats() {
         "the sensor did not start"
     );
     let scanner = Reap(
-        a.cmd(&["python3", "-c", SCANNER, "10.9.7.2", "10.0.3", "200", "3"])
+        a.cmd(&["python3", "-c", SCANNER, "10.9.7.1", "10.0.3", "200", "3"])
             .stdout(Stdio::null())
             .spawn()
             .expect("scanner"),
