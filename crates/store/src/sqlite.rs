@@ -204,6 +204,25 @@ fn configure(c: &Connection) -> Result<()> {
 impl SqliteStore {
     /// Opens (creating) the database at `path` and applies migrations.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        // Switching a fresh database to WAL can answer SQLITE_BUSY without consulting the busy
+        // timeout while another process (a second hub worker) opens it at the same moment, so
+        // opening retries briefly on a busy database.
+        let mut attempt = 0;
+        loop {
+            match Self::open_once(path) {
+                Err(StoreError::Db(e))
+                    if attempt < 50
+                        && e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<SqliteStore> {
         let c = Connection::open(path)?;
         configure(&c)?;
         let s = SqliteStore {
@@ -785,10 +804,14 @@ impl Store for SqliteStore {
 
     fn migrate(&self) -> Result<u32> {
         let mut c = lock(&self.writer);
-        c.execute_batch(
+        // One IMMEDIATE transaction: a second process opening the same database at the same
+        // moment (two hub workers) waits on the busy timeout and then sees the applied
+        // versions, instead of failing on a read-to-write upgrade or applying them twice.
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
         )?;
-        let current: u32 = c.query_row(
+        let current: u32 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
             [],
             |r| r.get(0),
@@ -798,14 +821,13 @@ impl Store for SqliteStore {
             if v <= current {
                 continue;
             }
-            let tx = c.transaction()?;
             tx.execute_batch(sql)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 params![v, now()],
             )?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(MIGRATIONS.len() as u32)
     }
 
